@@ -1,0 +1,247 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Codec: streaming compression (zstd, gzip, none) and age encryption (pyrage).
+
+No I/O of its own: callers hand in readers and writers. Every chunk is one independent
+compressed frame inside one independent age file, so each chunk decrypts on its own.
+
+Passphrase mode: pyrage can stream only to public-key recipients, so a passphrase
+backup gets a fresh X25519 identity whose secret is sealed with the passphrase (age
+scrypt) and stored in the manifest; the chunks are encrypted to its public key.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+
+try:
+    import pyrage
+    from pyrage import ssh as age_ssh
+    from pyrage import x25519 as age_x25519
+    HAS_PYRAGE = True
+    PYRAGE_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the host
+    HAS_PYRAGE = False
+    PYRAGE_IMPORT_ERROR = exc
+
+try:
+    import zstandard
+    HAS_ZSTANDARD = True
+    ZSTANDARD_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the host
+    HAS_ZSTANDARD = False
+    ZSTANDARD_IMPORT_ERROR = exc
+
+COMPRESSIONS = ("zstd", "gzip", "none")
+SUFFIX = {"zstd": ".zst", "gzip": ".gz", "none": ""}
+
+
+def require_pyrage() -> None:
+    if not HAS_PYRAGE:
+        raise OffsiteError("The Python library pyrage is missing on this host; install it with `pip install pyrage` "
+                           "(the offsite.zfs.offsite role does this).", "missing_library")
+
+
+# -- compression ------------------------------------------------------------------------
+class _NoCompression:
+    def compress(self, data: bytes) -> bytes:
+        return bytes(data)
+
+    def flush(self) -> bytes:
+        return b""
+
+
+class _NoDecompression:
+    eof = True
+
+    def decompress(self, data: bytes) -> bytes:
+        return bytes(data)
+
+
+def compressor(algorithm: str, level: int = 3, threads: int = 0) -> Any:
+    """A streaming compressor with compress(bytes) and flush() -> bytes."""
+    if algorithm == "zstd":
+        if not HAS_ZSTANDARD:
+            raise OffsiteError("The Python library zstandard is missing on this host; install it with `pip install "
+                               "zstandard`, or choose compression gzip.", "missing_library")
+        return zstandard.ZstdCompressor(level=level, threads=threads).compressobj()
+    if algorithm == "gzip":
+        return zlib.compressobj(max(1, min(9, level)), zlib.DEFLATED, 31)
+    if algorithm == "none":
+        return _NoCompression()
+    raise OffsiteError("Unknown compression %r: use zstd, gzip or none." % algorithm, "bad_value")
+
+
+class _ZstdStreamDecompressor:
+    """zstd decompression of one chunk that may hold one or more frames."""
+
+    def __init__(self) -> None:
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self.eof = False
+
+    def decompress(self, data: bytes) -> bytes:
+        out = []
+        view = memoryview(data)
+        while len(view):
+            chunk = self._obj.decompress(view.tobytes() if not isinstance(view, bytes) else view)
+            out.append(chunk)
+            unused = self._obj.unused_data
+            if self._obj.eof:
+                self.eof = True
+                if unused:
+                    self._obj = self._dctx.decompressobj()
+                    self.eof = False
+                    view = memoryview(unused)
+                    continue
+            break
+        return b"".join(out)
+
+
+class _GzipDecompressor:
+    def __init__(self) -> None:
+        self._obj = zlib.decompressobj(31)
+
+    @property
+    def eof(self) -> bool:
+        return self._obj.eof
+
+    def decompress(self, data: bytes) -> bytes:
+        out = self._obj.decompress(data)
+        if self._obj.eof and self._obj.unused_data:
+            # Concatenated gzip members (as `cat a.gz b.gz` makes).
+            unused = self._obj.unused_data
+            self._obj = zlib.decompressobj(31)
+            out += self.decompress(unused)
+        return out
+
+
+def decompressor(algorithm: str) -> Any:
+    """A streaming decompressor with decompress(bytes) -> bytes and an `eof` flag."""
+    if algorithm == "zstd":
+        if not HAS_ZSTANDARD:
+            raise OffsiteError("The Python library zstandard is missing on this host; install it with `pip install "
+                               "zstandard` to restore zstd backups.", "missing_library")
+        return _ZstdStreamDecompressor()
+    if algorithm == "gzip":
+        return _GzipDecompressor()
+    if algorithm == "none":
+        return _NoDecompression()
+    raise OffsiteError("Unknown compression %r in the manifest." % algorithm, "bad_manifest")
+
+
+# -- keys -------------------------------------------------------------------------------
+_AGE_SECRET = re.compile(r"AGE-SECRET-KEY-1[0-9A-Z]+")
+
+
+def parse_recipients(values: Sequence[str]) -> List[Any]:
+    """age recipients from strings: age1... (X25519) and ssh-ed25519/ssh-rsa public keys."""
+    require_pyrage()
+    parsed = []
+    for value in values:
+        text = str(value).strip()
+        try:
+            if text.startswith("age1"):
+                parsed.append(age_x25519.Recipient.from_str(text))
+            elif text.startswith("ssh-"):
+                parsed.append(age_ssh.Recipient.from_str(text))
+            else:
+                raise ValueError("unknown kind")
+        except Exception:
+            shown = text if len(text) < 24 else text[:20] + "..."
+            raise OffsiteError("The recipient %r is not an age public key (age1...) or an SSH public key "
+                               "(ssh-ed25519 ..., ssh-rsa ...)." % shown, "bad_recipient")
+    return parsed
+
+
+def parse_identities(text: str, source: str = "the identity") -> List[Any]:
+    """age identities from the text of an identity file: AGE-SECRET-KEY-1... lines or an SSH private key."""
+    require_pyrage()
+    identities: List[Any] = []
+    if "-----BEGIN" in text:
+        try:
+            identities.append(age_ssh.Identity.from_buffer(text.encode("utf-8")))
+        except Exception:
+            raise OffsiteError("%s holds an SSH private key that age cannot use (it must be an unencrypted "
+                               "ed25519 or RSA key)." % source.capitalize(), "bad_identity")
+        return identities
+    for match in _AGE_SECRET.findall(text):
+        try:
+            identities.append(age_x25519.Identity.from_str(match))
+        except Exception:
+            raise OffsiteError("%s holds an AGE-SECRET-KEY line that is not a valid age key." % source.capitalize(),
+                               "bad_identity")
+    if not identities:
+        raise OffsiteError("%s holds no age secret key (AGE-SECRET-KEY-1...) and no SSH private key."
+                           % source.capitalize(), "bad_identity")
+    return identities
+
+
+# -- encryption ---------------------------------------------------------------------------
+@dataclass
+class Encryption:
+    """What a backup encrypts to, and what the manifest records about it."""
+
+    kind: str  # "recipients" or "passphrase"
+    recipients: List[Any] = field(default_factory=list)
+    recipient_strings: List[str] = field(default_factory=list)
+    wrapped_identity: Optional[str] = None  # passphrase mode: the per-backup identity, sealed with the passphrase
+
+
+def encryption_for_backup(recipients: Sequence[str], passphrase: Optional[str],
+                          wrapped_identity: Optional[str] = None) -> Encryption:
+    """Recipients mode, or passphrase mode (reusing wrapped_identity when resuming)."""
+    require_pyrage()
+    if recipients:
+        return Encryption("recipients", parse_recipients(recipients), [str(r).strip() for r in recipients])
+    if not passphrase:
+        raise OffsiteError("No recipients and no passphrase are configured: add age recipients (public keys) to "
+                           "the config file or pass recipients.", "no_keys")
+    if wrapped_identity:
+        identity = unwrap_identity(wrapped_identity, passphrase)
+    else:
+        identity = age_x25519.Identity.generate()
+        wrapped_identity = base64.b64encode(pyrage.passphrase.encrypt(str(identity).encode(), passphrase)).decode()
+    public = identity.to_public()
+    return Encryption("passphrase", [public], [str(public)], wrapped_identity)
+
+
+def unwrap_identity(wrapped: str, passphrase: str) -> Any:
+    require_pyrage()
+    try:
+        secret = pyrage.passphrase.decrypt(base64.b64decode(wrapped), passphrase)
+        return age_x25519.Identity.from_str(secret.decode().strip())
+    except Exception:
+        raise OffsiteError("The passphrase does not open this backup's key; check the passphrase.", "wrong_key")
+
+
+def seal(data: bytes, recipients: Sequence[Any]) -> str:
+    """age-encrypt a small secret to recipients; base64 text for the manifest."""
+    require_pyrage()
+    return base64.b64encode(pyrage.encrypt(data, list(recipients))).decode()
+
+
+def unseal(sealed: str, identities: Sequence[Any]) -> bytes:
+    require_pyrage()
+    try:
+        return pyrage.decrypt(base64.b64decode(sealed), list(identities))
+    except Exception:
+        raise OffsiteError("None of the given identities can decrypt this backup: the key is wrong, or it is not "
+                           "one of the recipients the backup was made for.", "wrong_key")
+
+
+def encrypt_stream(reader: Any, writer: Any, recipients: Sequence[Any]) -> None:
+    require_pyrage()
+    pyrage.encrypt_io(reader, writer, list(recipients))
+
+
+def decrypt_stream(reader: Any, writer: Any, identities: Sequence[Any]) -> None:
+    require_pyrage()
+    pyrage.decrypt_io(reader, writer, list(identities))

@@ -1,0 +1,178 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Errors, name validation, sizes and durations shared by every layer."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from typing import Any, Optional
+
+TOOL_VERSION = "1.0.0"
+
+
+class OffsiteError(Exception):
+    """An error whose message is one clear sentence meant for the user."""
+
+    def __init__(self, message: str, code: str = "error", **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# ZFS allows alphanumerics and "_ - . :" in a name component (and a space, which
+# this collection refuses so that every name is also a safe object key).
+_COMPONENT = r"[A-Za-z0-9_][A-Za-z0-9_.:-]*"
+_DATASET_RE = re.compile(r"^%s(/%s)*$" % (_COMPONENT, _COMPONENT))
+_SNAPSHOT_RE = re.compile(r"^%s$" % _COMPONENT)
+_PROVIDER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$")
+MAX_NAME = 255
+RESERVED_PROVIDERS = ("all", "auto")
+
+
+def _describe(value: str) -> str:
+    shown = value if len(value) <= 60 else value[:57] + "..."
+    return json.dumps(shown)
+
+
+def validate_dataset(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise OffsiteError("The dataset name is empty; give a name like tank/data.", "bad_name")
+    if len(name) > MAX_NAME:
+        raise OffsiteError("The dataset name %s is longer than %d characters." % (_describe(name), MAX_NAME), "bad_name")
+    if not _DATASET_RE.match(name) or any(part in (".", "..") for part in name.split("/")) or "@" in name:
+        raise OffsiteError(
+            "The dataset name %s is not valid: use letters, digits and _ . : - in components "
+            "separated by /, not starting with - or ." % _describe(name), "bad_name")
+    if any(part.startswith(".") for part in name.split("/")):
+        raise OffsiteError("The dataset name %s is not valid: a component may not start with a dot." % _describe(name), "bad_name")
+    return name
+
+
+def validate_snapshot(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise OffsiteError("The snapshot name is empty; give a name like daily-20261121.", "bad_name")
+    if len(name) > MAX_NAME or not _SNAPSHOT_RE.match(name) or name.startswith("."):
+        raise OffsiteError(
+            "The snapshot name %s is not valid: use letters, digits and _ . : - only, not starting with - or ."
+            % _describe(name), "bad_name")
+    return name
+
+
+def validate_provider(name: Any) -> str:
+    if not isinstance(name, str) or not _PROVIDER_RE.match(name):
+        raise OffsiteError(
+            "The provider name %s is not valid: use up to 64 letters, digits, _ and -, not starting with -."
+            % _describe(str(name)), "bad_name")
+    return name
+
+
+def validate_namespace(name: Any) -> str:
+    if not isinstance(name, str) or not _NAMESPACE_RE.match(name) or ".." in name:
+        raise OffsiteError(
+            "The namespace %s is not valid: use up to 128 letters, digits and _ . : -, not starting with - or ."
+            % _describe(str(name)), "bad_name")
+    return name
+
+
+def split_snapshot_spec(spec: str) -> tuple[str, Optional[str]]:
+    """'tank/data@snap' -> ('tank/data', 'snap'); 'tank/data' -> ('tank/data', None)."""
+    if not isinstance(spec, str):
+        raise OffsiteError("The dataset must be a string like tank/data or tank/data@snapshot.", "bad_name")
+    if spec.count("@") > 1:
+        raise OffsiteError("The name %s has more than one @." % _describe(spec), "bad_name")
+    if "@" in spec:
+        dataset, snap = spec.split("@", 1)
+        return validate_dataset(dataset), validate_snapshot(snap)
+    return validate_dataset(spec), None
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)(i?)B?\s*$", re.IGNORECASE)
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_size(value: Any, what: str = "size") -> int:
+    """Parse 64KiB, 1GiB, 256M, 1000 into bytes (K/M/G with or without i are powers of 1024)."""
+    if isinstance(value, bool):
+        raise OffsiteError("The %s %r is not a size like 64MiB." % (what, value), "bad_value")
+    if isinstance(value, int):
+        return value
+    match = _SIZE_RE.match(str(value))
+    if not match:
+        raise OffsiteError("The %s %r is not a size like 64MiB or 1GiB." % (what, value), "bad_value")
+    number, unit, _ = match.groups()
+    power = "KMGTP".find(unit.upper()) + 1 if unit else 0
+    return int(float(number) * (1024 ** power))
+
+
+def parse_duration(value: Any, what: str = "duration") -> float:
+    """Parse 36h, 1d, 30m, 90s, 2w, or a number of seconds."""
+    if isinstance(value, bool):
+        raise OffsiteError("The %s %r is not a duration like 36h." % (what, value), "bad_value")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DURATION_RE.match(str(value))
+    if not match:
+        raise OffsiteError("The %s %r is not a duration like 90s, 30m, 36h, 1d or 2w." % (what, value), "bad_value")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def human_bytes(count: float) -> str:
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    value = float(count)
+    for unit in units:
+        if abs(value) < 1024 or unit == units[-1]:
+            return ("%d %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
+        value /= 1024
+    return "%d B" % count
+
+
+def private_dir(path: str) -> str:
+    """Create path (and any missing parents) with mode 0700; return it."""
+    missing = []
+    current = os.path.abspath(path)
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+    try:
+        os.chmod(path, 0o700)
+    except PermissionError:
+        pass
+    return path
+
+
+def write_private_file(path: str, data: bytes) -> None:
+    """Atomically write data to path with mode 0600."""
+    directory = os.path.dirname(path) or "."
+    private_dir(directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

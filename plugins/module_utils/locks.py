@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Locks: one fcntl.flock per operation scope.
+
+The kernel releases a flock when its process dies (kill -9, reboot), so there is no
+stale-lock guessing: a leftover lock file is harmless. The holder writes its PID and
+start time into the file so that the next one can name it in the error message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from typing import Any, Dict, List, Optional
+from urllib.parse import quote
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, private_dir
+
+
+def lock_path(state_dir: str, operation: str, scope: str) -> str:
+    return os.path.join(state_dir, "locks", "%s-%s.lock" % (operation, quote(scope, safe="")))
+
+
+class Lock:
+    """A held lock; release() or use as a context manager."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "Lock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def read_holder(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            data = json.loads(handle.read() or "{}")
+            return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def acquire(state_dir: str, operation: str, scope: str, description: str,
+            details: Optional[Dict[str, Any]] = None) -> Lock:
+    """Take the lock at once or raise OffsiteError naming the holder.
+
+    description completes "another offsite <description> is running", e.g.
+    "backup of tank/data to b2".
+    """
+    path = lock_path(state_dir, operation, scope)
+    private_dir(os.path.dirname(path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        holder = read_holder(path)
+        since = holder.get("started")
+        when = time.strftime("%H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "unknown"
+        raise OffsiteError("another offsite %s is running (PID %s, since %s); wait for it or stop it."
+                           % (description, holder.get("pid", "unknown"), when), "locked",
+                           pid=holder.get("pid"))
+    info = {"pid": os.getpid(), "started": time.time(), "operation": operation, "scope": scope}
+    info.update(details or {})
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+    return Lock(path, fd)
+
+
+def held_locks(state_dir: str) -> List[Dict[str, Any]]:
+    """Locks currently held by live processes, with what their holders wrote."""
+    directory = os.path.join(state_dir, "locks")
+    found = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return found
+    for name in names:
+        if not name.endswith(".lock"):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                continue  # nobody holds it
+            except BlockingIOError:
+                pass
+        finally:
+            os.close(fd)
+        holder = read_holder(path)
+        holder["lock"] = path
+        found.append(holder)
+    return found

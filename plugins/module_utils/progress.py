@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Progress: events go to a log file per run and to a small state file status reads.
+
+The log file is opened in append mode and written line by line, never to a terminal,
+so runs in the background (cron, systemd, Ansible async) are safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    human_bytes,
+    private_dir,
+    write_private_file,
+)
+
+
+def _stamp(when: Optional[float] = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when if when is not None else time.time()))
+
+
+class Progress:
+    """One run's progress: log lines, and a state file while the run is going."""
+
+    def __init__(self, log_dir: str, state_dir: str, operation: str, dataset: str) -> None:
+        self.operation = operation
+        self.dataset = dataset
+        self.started = time.time()
+        private_dir(log_dir)
+        safe = dataset.replace("/", "_")
+        self.log_path = os.path.join(log_dir, "%s-%s-%s-%d.log" % (
+            operation, safe, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.started)), os.getpid()))
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._log = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        self.state_path = os.path.join(private_dir(os.path.join(state_dir, "running")), "%s-%d-%s.json" % (
+            operation, os.getpid(), safe))
+        self.state: Dict[str, Any] = {
+            "operation": operation, "dataset": dataset, "pid": os.getpid(), "started": _stamp(self.started),
+            "log": self.log_path, "provider": None, "chunk": 0, "chunks_estimated": 0, "bytes": 0,
+            "bytes_estimated": 0, "rate": 0.0,
+        }
+        self._phase_start = self.started
+        self._last_state_write = 0.0
+        self.log("%s of %s started (PID %d)" % (operation, dataset, os.getpid()))
+
+    def log(self, message: str) -> None:
+        self._log.write("%s %s\n" % (_stamp(), message))
+
+    def phase(self, provider: Optional[str], chunks_estimated: int, bytes_estimated: int) -> None:
+        self._phase_start = time.time()
+        self.state.update(provider=provider, chunk=0, chunks_estimated=chunks_estimated, bytes=0,
+                          bytes_estimated=bytes_estimated, rate=0.0)
+        self._write_state(force=True)
+
+    def chunk(self, number: int, done_bytes: int, note: str = "") -> None:
+        elapsed = max(time.time() - self._phase_start, 1e-6)
+        rate = done_bytes / elapsed
+        total = self.state.get("chunks_estimated") or 0
+        estimated = self.state.get("bytes_estimated") or 0
+        eta = ""
+        if estimated > done_bytes and rate > 0:
+            eta = ", ETA %ds" % int((estimated - done_bytes) / rate)
+        self.state.update(chunk=number, bytes=done_bytes, rate=round(rate, 1))
+        self.log("Processing chunk %d of ~%d%s: %s done, %s/s%s" % (
+            number, max(total, number), " (%s)" % note if note else "", human_bytes(done_bytes),
+            human_bytes(rate), eta))
+        self._write_state()
+
+    def _write_state(self, force: bool = False) -> None:
+        now = time.time()
+        if force or now - self._last_state_write >= 0.5:
+            self._last_state_write = now
+            self.state["updated"] = _stamp(now)
+            write_private_file(self.state_path, json.dumps(self.state).encode("utf-8"))
+
+    def close(self, outcome: str) -> None:
+        self.log("%s of %s %s after %.1fs" % (self.operation, self.dataset, outcome, time.time() - self.started))
+        try:
+            os.unlink(self.state_path)
+        except OSError:
+            pass
+        self._log.close()
+
+
+def running_states(state_dir: str) -> List[Dict[str, Any]]:
+    """State files of runs whose process is still alive."""
+    directory = os.path.join(state_dir, "running")
+    found = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return found
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "r", encoding="utf-8") as handle:
+                state = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        pid = state.get("pid")
+        if isinstance(pid, int) and _alive(pid):
+            found.append(state)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

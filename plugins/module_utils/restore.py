@@ -1,0 +1,522 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The restore operation: resolve the chain, then per chunk get -> check -> decrypt -> decompress -> receive.
+
+A new target is received under a staging name (`<target>.offsite-partial`) and renamed
+when the whole chain is in, so a failure never leaves a new or half-received dataset
+under the target's name; the staging dataset is destroyed on failure (after kill -9 a
+rerun continues from it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import queue
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, chunk_mac
+from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    OffsiteError,
+    human_bytes,
+    private_dir,
+    validate_dataset,
+    validate_snapshot,
+)
+from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest
+from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError, last_error
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY, Zfs
+
+STAGING_SUFFIX = ".offsite-partial"
+
+
+@dataclass
+class Keys:
+    identities: List[Any] = field(default_factory=list)
+    passphrase: Optional[str] = None
+
+    def backup_key(self, manifest: Manifest) -> bytes:
+        """Open the per-backup MAC key (and check the manifest's MAC with it)."""
+        enc = manifest.encryption
+        identities = self.identities
+        if enc.get("kind") == "passphrase":
+            if not self.passphrase:
+                raise OffsiteError("Backup %s of %s was made with a passphrase; pass passphrase to restore it."
+                                   % (manifest.backup_id, manifest.dataset), "no_keys")
+            identities = [codec.unwrap_identity(enc.get("wrapped_identity") or "", self.passphrase)]
+        elif not identities:
+            raise OffsiteError("Restoring %s needs an identity: pass identity, identity_file or passphrase."
+                               % manifest.dataset, "no_keys")
+        key = codec.unseal(enc["sealed_key"], identities)
+        if not manifest.check_mac(key):
+            raise OffsiteError("The manifest of backup %s of %s was altered after it was written (its MAC does not "
+                               "match); refusing to restore from it." % (manifest.backup_id, manifest.dataset),
+                               "tampered")
+        return key
+
+    def chunk_identities(self, manifest: Manifest) -> List[Any]:
+        if manifest.encryption.get("kind") == "passphrase":
+            return [codec.unwrap_identity(manifest.encryption.get("wrapped_identity") or "", self.passphrase or "")]
+        return self.identities
+
+
+def load_keys(identity: Optional[str], identity_file: Optional[str], passphrase: Optional[str]) -> Keys:
+    keys = Keys(passphrase=passphrase or None)
+    if identity:
+        keys.identities += codec.parse_identities(identity, "the identity parameter")
+    if identity_file:
+        try:
+            with open(identity_file, "r", encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise OffsiteError("The identity file %s cannot be read: %s." % (identity_file, exc.strerror),
+                               "bad_identity")
+        keys.identities += codec.parse_identities(text, "the identity file %s" % identity_file)
+    return keys
+
+
+# -- finding what to restore ------------------------------------------------------------------
+@dataclass
+class Source:
+    store: Store
+    chain: List[catalog.Backup]
+    skipped: List[str] = field(default_factory=list)
+
+
+def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Optional[str],
+                work_dir: Optional[str]) -> Source:
+    """The first store (in the given order) holding a complete, intact chain for the snapshot."""
+    reasons = []
+    for store in stores:
+        try:
+            listing = catalog.list_backups(store, namespace, dataset, work_dir=work_dir)
+        except OffsiteError as exc:
+            reasons.append("%s: %s" % (store.name, exc.message))
+            continue
+        backups = listing.for_dataset(dataset)
+        if snapshot is None:
+            candidates = sorted([b for b in backups if b.complete], key=lambda b: (
+                b.manifest.snapshot.creation, b.manifest.snapshot.createtxg), reverse=True)
+        else:
+            candidates = [b for b in backups if b.complete and b.manifest.snapshot.name == snapshot]
+        if not candidates:
+            reasons.append("%s has no complete backup of %s%s" % (
+                store.name, dataset, "@" + snapshot if snapshot else ""))
+            continue
+        target = candidates[0]
+        chain = catalog.resolve_chain(backups, target.manifest.snapshot.guid)
+        if not chain:
+            broken = catalog.resolve_chain(backups, target.manifest.snapshot.guid, intact_only=False)
+            if broken:
+                missing = [(b.backup_id, b.missing_objects() or b.size_mismatches()) for b in broken if not b.intact]
+                reasons.append("%s holds the chain of %s@%s but backup %s is missing or has wrong-sized objects "
+                               "(%s)" % (store.name, dataset, target.manifest.snapshot.name, missing[0][0],
+                                         ", ".join(missing[0][1][:3])))
+            else:
+                reasons.append("%s has %s@%s but not the backups it is based on (broken chain)" % (
+                    store.name, dataset, target.manifest.snapshot.name))
+            continue
+        return Source(store, chain, reasons)
+    raise OffsiteError("No provider can restore %s%s: %s." % (dataset, "@" + snapshot if snapshot else "",
+                                                               "; ".join(reasons) or "no provider is selected"),
+                       "no_backup")
+
+
+# -- moving bytes ------------------------------------------------------------------------------
+class _ReceiveSink(io.RawIOBase):
+    """Decrypted bytes -> decompress -> MAC -> zfs receive's stdin."""
+
+    def __init__(self, pipe: Any, decompressor: Any, mac: Any) -> None:
+        super().__init__()
+        self._pipe = pipe
+        self._decompressor = decompressor
+        self._mac = mac
+        self.plain_bytes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        plain = self._decompressor.decompress(bytes(data))
+        if plain:
+            self._mac.update(plain)
+            self.plain_bytes += len(plain)
+            view = memoryview(plain)
+            while len(view):
+                written = self._pipe.write(view)
+                view = view[written:] if written is not None else view[len(view):]
+        return len(data)
+
+
+class ChunkFetcher:
+    """Downloads chunks into spool files ahead of the receive (one chunk ahead), checking sizes and SHA-256."""
+
+    def __init__(self, store: Store, bdir: str, chunks: List[ChunkRecord], spool_dir: str, backup_label: str) -> None:
+        self.store = store
+        self.bdir = bdir
+        self.chunks = chunks
+        self.spool_dir = spool_dir
+        self.label = backup_label
+        self._queue: "queue.Queue[Tuple[int, Optional[str], Optional[BaseException]]]" = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="offsite-fetch", daemon=True)
+        self._thread.start()
+
+    def _download(self, record: ChunkRecord) -> str:
+        path = os.path.join(self.spool_dir, record.object)
+
+        def once() -> None:
+            child = self.store.open_get_stream(self.bdir + "/" + record.object)
+            digest = hashlib.sha256()
+            size = 0
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+                while True:
+                    block = child.stdout.read(BLOCK_SIZE)
+                    if not block:
+                        break
+                    digest.update(block)
+                    size += len(block)
+                    handle.write(block)
+            err = child.stderr.read()
+            if child.wait() != 0:
+                raise StoreError("Provider %s could not download %s: %s" % (
+                    self.store.name, record.object, last_error(err)), "provider_failed")
+            if size != record.stored_bytes or digest.hexdigest() != record.stored_sha256:
+                raise OffsiteError(
+                    "Chunk %d (%s) of %s on %s is corrupt: %s; restore from another provider or an older "
+                    "snapshot." % (record.index, record.object, self.label, self.store.name,
+                                   "its size is %d, the manifest says %d" % (size, record.stored_bytes)
+                                   if size != record.stored_bytes else "its SHA-256 does not match the manifest"),
+                    "chunk_corrupt")
+
+        self.store.retry(once, "download of %s" % record.object)
+        return path
+
+    def _run(self) -> None:
+        for record in self.chunks:
+            if self._stop.is_set():
+                return
+            try:
+                path = self._download(record)
+                self._put((record.index, path, None))
+            except BaseException as exc:  # handed to the consumer
+                self._put((record.index, None, exc))
+                return
+
+    def _put(self, item: Tuple[int, Optional[str], Optional[BaseException]]) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        if item[1]:
+            try:
+                os.unlink(item[1])
+            except OSError:
+                pass
+
+    def next(self) -> str:
+        _, path, error = self._queue.get()
+        if error is not None:
+            raise error
+        return path
+
+    def close(self) -> None:
+        self._stop.set()
+        while True:
+            try:
+                _, path, _ = self._queue.get_nowait()
+                if path:
+                    try:
+                        os.unlink(path)
+                    except OSError:
+                        pass
+            except queue.Empty:
+                break
+        self._thread.join(timeout=30)
+
+
+def _abort_receive(proc: Any) -> None:
+    """End a receive so that ZFS discards it: a truncated stream makes zfs receive fail and clean up."""
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=120)
+    except Exception:
+        proc.kill()
+        proc.wait()
+
+
+def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, target: str, force: bool,
+                   spool_dir: Optional[str], progress: Any, namespace: str) -> Dict[str, Any]:
+    """Stream one backup (one link) into `zfs receive target`."""
+    manifest = backup.manifest
+    key = keys.backup_key(manifest)
+    identities = keys.chunk_identities(manifest)
+    label = "%s@%s" % (manifest.dataset, manifest.snapshot.name)
+    bdir = catalog.backup_dir(namespace, manifest.dataset, manifest.backup_id)
+    proc = zfs.receive(target, force=force)
+    err_box: List[bytes] = []
+    err_thread = threading.Thread(target=lambda: err_box.append(proc.stderr.read()), daemon=True)
+    err_thread.start()
+    fetcher = None
+    tmp = None
+    ok = False
+    done = 0
+    try:
+        if spool_dir:
+            tmp = tempfile.mkdtemp(prefix="restore-", dir=private_dir(spool_dir))
+            fetcher = ChunkFetcher(store, bdir, manifest.chunks, tmp, label)
+        for record in manifest.chunks:
+            mac = chunk_mac(key, manifest.backup_id, record.index)
+            sink = _ReceiveSink(proc.stdin, codec.decompressor(manifest.compression["algorithm"]), mac)
+            try:
+                if fetcher is not None:
+                    path = fetcher.next()
+                    try:
+                        with open(path, "rb", buffering=1 << 20) as handle:
+                            codec.decrypt_stream(handle, sink, identities)
+                    finally:
+                        os.unlink(path)
+                else:
+                    _stream_chunk(store, bdir, record, sink, identities, label)
+            except (BrokenPipeError, ConnectionResetError):
+                raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s" % (
+                    target, record.index, label, _receive_error(proc, err_thread, err_box)), "receive_failed")
+            except OffsiteError:
+                raise
+            except Exception as exc:
+                raise OffsiteError("Chunk %d (%s) of %s on %s failed age authentication or decompression (%s): it "
+                                   "is damaged, or was not encrypted for this key." % (
+                                       record.index, record.object, label, store.name, exc), "chunk_corrupt")
+            if sink.plain_bytes != record.plain_bytes or mac.hexdigest() != record.plain_mac:
+                raise OffsiteError("Chunk %d (%s) of %s on %s does not match its keyed digest: it belongs to another "
+                                   "backup or position, or was altered; refusing to restore it." % (
+                                       record.index, record.object, label, store.name), "chunk_mismatch")
+            done += record.plain_bytes
+            progress.chunk(record.index + 1, done)
+        proc.stdin.close()
+        rc = proc.wait()
+        err_thread.join()
+        if rc != 0:
+            message = (err_box[0] if err_box else b"").decode("utf-8", "replace").strip().splitlines()
+            raise OffsiteError("zfs receive of %s into %s failed: %s" % (
+                label, target, message[0] if message else "exit %d" % rc), "receive_failed")
+        ok = True
+    finally:
+        if fetcher is not None:
+            fetcher.close()
+        if tmp:
+            for name in os.listdir(tmp):
+                try:
+                    os.unlink(os.path.join(tmp, name))
+                except OSError:
+                    pass
+            os.rmdir(tmp)
+        if not ok:
+            _abort_receive(proc)
+    return {"backup_id": manifest.backup_id, "snapshot": manifest.snapshot.name, "kind": manifest.kind,
+            "chunks": len(manifest.chunks), "bytes": done}
+
+
+def _receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes]) -> str:
+    try:
+        proc.wait(timeout=30)
+    except Exception:
+        return "it did not exit"
+    err_thread.join(timeout=5)
+    text = (err_box[0] if err_box else b"").decode("utf-8", "replace").strip().splitlines()
+    return text[0] if text else "exit %s" % proc.returncode
+
+
+class _DigestReader(io.RawIOBase):
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        if not data:
+            return 0
+        buffer[:len(data)] = data
+        self.sha256.update(data)
+        self.count += len(data)
+        return len(data)
+
+
+def _stream_chunk(store: Store, bdir: str, record: ChunkRecord, sink: Any, identities: List[Any],
+                  label: str) -> None:
+    """No-spool restore: rclone cat -> SHA-256 -> decrypt (age authenticates every 64 KiB as it goes)."""
+    child = store.open_get_stream(bdir + "/" + record.object)
+    reader = _DigestReader(child.stdout)
+    try:
+        codec.decrypt_stream(reader, sink, identities)
+    finally:
+        err = child.stderr.read()
+        rc = child.wait()
+    if rc != 0:
+        raise StoreError("Provider %s could not download %s: %s" % (store.name, record.object, last_error(err)),
+                         "provider_failed")
+    if reader.count != record.stored_bytes or reader.sha256.hexdigest() != record.stored_sha256:
+        raise OffsiteError("Chunk %d (%s) of %s on %s is corrupt: its size or SHA-256 does not match the manifest."
+                           % (record.index, record.object, label, store.name), "chunk_corrupt")
+
+
+# -- the operation --------------------------------------------------------------------------------
+def run_restore(settings: DatasetSettings, snapshot: Optional[str] = None, target: Optional[str] = None,
+                provider: str = "auto", keys: Optional[Keys] = None, force: bool = False, check_mode: bool = False,
+                zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None) -> Dict[str, Any]:
+    zfs = zfs or Zfs(settings.zfs)
+    dataset = settings.dataset
+    if snapshot is not None:
+        validate_snapshot(snapshot)
+    target = validate_dataset(target or dataset)
+    if len(target) + len(STAGING_SUFFIX) > 255:
+        raise OffsiteError("The target name %s is too long to stage a restore under." % target, "bad_name")
+    keys = keys or Keys()
+    names = list(settings.providers) if provider in (None, "auto") else [provider]
+    if provider not in (None, "auto") and provider not in settings.providers:
+        raise OffsiteError("The provider %s is not configured; configured providers: %s." % (
+            provider, ", ".join(sorted(settings.providers)) or "none"), "unknown_provider")
+    if not names:
+        raise OffsiteError("No provider is configured: define providers in the config file or pass providers.",
+                           "no_provider")
+    store_list = [(stores or {}).get(n) or Store(settings.providers[n]) for n in names]
+    lock = None
+    if not check_mode:
+        lock = locks.acquire(settings.state_dir, "restore", target, "restore to %s" % target,
+                             {"dataset": dataset, "target": target})
+    try:
+        return _restore_locked(settings, zfs, store_list, snapshot, target, keys, force, check_mode)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store], snapshot: Optional[str],
+                    target: str, keys: Keys, force: bool, check_mode: bool) -> Dict[str, Any]:
+    dataset = settings.dataset
+    work_dir = settings.spool_dir if os.path.isdir(settings.spool_dir) else None
+    source = find_source(store_list, settings.namespace, dataset, snapshot, work_dir)
+    chain = source.chain
+    final = chain[-1].manifest
+    result: Dict[str, Any] = {
+        "changed": False, "dataset": dataset, "target": target, "namespace": settings.namespace,
+        "provider": source.store.name, "snapshot": final.snapshot.name, "guid": final.snapshot.guid,
+        "chain": [b.backup_id for b in chain], "skipped_providers": source.skipped,
+    }
+    staging = target + STAGING_SUFFIX
+    target_exists = zfs.exists(target)
+    receive_into = target
+    start = 0
+    use_force = False
+    if target_exists:
+        held = {str(s.guid): s for s in zfs.snapshots(target)}
+        if final.snapshot.guid in held:
+            result["msg"] = "%s already holds %s (guid %s); nothing to restore." % (
+                target, final.snapshot.name, final.snapshot.guid)
+            result["received"] = []
+            return result
+        local = zfs.snapshots(target)
+        common = [i for i, b in enumerate(chain) if b.manifest.snapshot.guid in held]
+        if common:
+            start = common[-1] + 1
+            latest_local = local[-1] if local else None
+            if latest_local is None or str(latest_local.guid) != chain[start - 1].manifest.snapshot.guid:
+                if not force:
+                    raise OffsiteError("The target %s has snapshots newer than %s that the backup chain does not "
+                                       "hold; restore to another target or pass force=true to roll them back."
+                                       % (target, chain[start - 1].manifest.snapshot.name), "target_diverged")
+                use_force = True
+        else:
+            if not force:
+                raise OffsiteError("The target %s exists and holds none of the snapshots of this backup chain; "
+                                   "restore to another target, or pass force=true to overwrite it." % target,
+                                   "target_exists")
+            use_force = True
+    else:
+        parent = target.rpartition("/")[0]
+        if parent and not zfs.exists(parent):
+            raise OffsiteError("The parent %s of the target %s does not exist; create it first." % (parent, target),
+                               "no_parent")
+        if not parent:
+            raise OffsiteError("The target %s is a pool name; restore into a dataset inside a pool." % target,
+                               "bad_target")
+        receive_into = staging
+        if zfs.exists(staging):
+            if zfs.get(staging, PARTIAL_PROPERTY) == target:
+                held = {str(s.guid) for s in zfs.snapshots(staging)}
+                common = [i for i, b in enumerate(chain) if b.manifest.snapshot.guid in held]
+                start = common[-1] + 1 if common else 0
+                result["resumed_from_staging"] = True
+                if not common and not check_mode:
+                    zfs.destroy(staging, recursive=True)
+            else:
+                raise OffsiteError("A dataset named %s exists and was not made by an offsite restore; rename or "
+                                   "destroy it." % staging, "target_exists")
+    todo = chain[start:]
+    result["plan"] = [{"backup_id": b.backup_id, "snapshot": b.manifest.snapshot.name, "kind": b.manifest.kind,
+                       "chunks": len(b.manifest.chunks), "bytes": b.manifest.plain_bytes} for b in todo]
+    result["estimated_bytes"] = sum(b.manifest.plain_bytes for b in todo)
+    result["changed"] = True
+    if check_mode:
+        result["msg"] = "would restore %s@%s from %s into %s: %d backups, %s" % (
+            dataset, final.snapshot.name, source.store.name, target, len(todo), human_bytes(result["estimated_bytes"]))
+        return result
+    # Open every key and check every manifest before a single byte reaches ZFS.
+    for backup in todo:
+        keys.backup_key(backup.manifest)
+    progress = Progress(settings.log_dir, settings.state_dir, "restore", target)
+    result["log_file"] = progress.log_path
+    received = []
+    outcome = "failed"
+    started = time.time()
+    try:
+        for position, backup in enumerate(todo):
+            progress.phase(source.store.name, len(backup.manifest.chunks), backup.manifest.plain_bytes)
+            progress.log("receiving %s from %s into %s" % (backup.backup_id, source.store.name, receive_into))
+            received.append(receive_backup(zfs, source.store, backup, keys, receive_into,
+                                           use_force and position == 0,
+                                           settings.spool_dir if settings.spool else None, progress,
+                                           settings.namespace))
+            if receive_into == staging and position == 0 and start == 0:
+                zfs.set_property(staging, PARTIAL_PROPERTY, target)
+        if receive_into == staging:
+            zfs.run(["inherit", PARTIAL_PROPERTY, staging], "clear the staging mark of %s" % staging)
+            zfs.rename(staging, target)
+        outcome = "finished"
+    except BaseException:
+        if receive_into == staging and zfs.exists(staging):
+            try:
+                if zfs.get(staging, PARTIAL_PROPERTY) in (target, "-", ""):
+                    zfs.destroy(staging, recursive=True)
+            except OffsiteError:
+                pass
+        raise
+    finally:
+        progress.close(outcome)
+    seconds = max(time.time() - started, 1e-3)
+    total = sum(r["bytes"] for r in received)
+    result.update(received=received, bytes=total, seconds=round(seconds, 3),
+                  rate_bytes_per_second=int(total / seconds),
+                  msg="restored %s@%s from %s into %s: %d backups, %s" % (
+                      dataset, final.snapshot.name, source.store.name, target, len(received), human_bytes(total)))
+    return result

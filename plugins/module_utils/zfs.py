@@ -1,0 +1,300 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ZFS: snapshots, guids, capabilities, send/receive child processes, size estimates.
+
+Works with OpenZFS 2.x and with older ZFS such as Debian's zfs-fuse (pool version 23,
+no `written`, no `send -n -v -P`, no -w/-c/-L/-e): features are detected, never assumed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    OffsiteError,
+    validate_dataset,
+    validate_snapshot,
+)
+
+# Property set by this collection on snapshots it creates.
+CREATED_BY_PROPERTY = "offsite.zfs:created"
+# Property set on a dataset while a restore receives into it.
+PARTIAL_PROPERTY = "offsite.zfs:partial"
+
+SEND_OPTIONS = {
+    "raw": "w",
+    "compressed": "c",
+    "large_blocks": "L",
+    "embedded": "e",
+    "properties": "p",
+}
+
+
+@dataclass
+class Snapshot:
+    dataset: str
+    name: str
+    guid: int
+    createtxg: int
+    creation: int
+    referenced: int = 0
+
+    @property
+    def full_name(self) -> str:
+        return "%s@%s" % (self.dataset, self.name)
+
+
+@dataclass
+class Capabilities:
+    send_flags: str = ""
+    receive_flags: str = ""
+    written: bool = False
+
+    @property
+    def send_estimate(self) -> bool:
+        return all(flag in self.send_flags for flag in "nP")
+
+
+@dataclass
+class SendPlan:
+    snapshot: Snapshot
+    base: Optional[Snapshot]
+    flags: List[str] = field(default_factory=list)
+
+    def argv(self, zfs: str) -> List[str]:
+        argv = [zfs, "send"] + self.flags
+        if self.base is not None:
+            argv += ["-i", self.base.full_name]
+        argv.append(self.snapshot.full_name)
+        return argv
+
+
+def _usage_flags(text: str, verb: str) -> str:
+    letters = set()
+    for line in text.splitlines():
+        if verb in line:
+            for group in re.findall(r"\[-([A-Za-z]+)\]", line):
+                letters.update(group)
+    return "".join(sorted(letters))
+
+
+class Zfs:
+    """The host's zfs command. Every call is an argv list; names are validated first."""
+
+    def __init__(self, binary: str = "zfs") -> None:
+        self.binary = binary
+        self._caps: Optional[Capabilities] = None
+
+    # -- plumbing -------------------------------------------------------------------
+    def run(self, args: Sequence[str], what: str, busy_retries: int = 0) -> str:
+        attempt = 0
+        while True:
+            try:
+                proc = subprocess.run([self.binary] + list(args), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+            except FileNotFoundError:
+                raise OffsiteError("The zfs command (%s) was not found; install ZFS (OpenZFS or zfs-fuse) on this "
+                                   "host." % self.binary, "zfs_missing")
+            # Right after heavy I/O a dataset can be briefly busy (zfs-fuse especially): retry, bounded.
+            if proc.returncode != 0 and attempt < busy_retries and b"busy" in proc.stderr:
+                attempt += 1
+                time.sleep(min(2.0, 0.1 * (2 ** attempt)))
+                continue
+            break
+        if proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise OffsiteError("Could not %s: %s" % (what, err[0] if err else "zfs exited %d" % proc.returncode),
+                               "zfs_failed")
+        return proc.stdout.decode("utf-8", "replace")
+
+    def capabilities(self) -> Capabilities:
+        if self._caps is None:
+            caps = Capabilities()
+            for verb in ("send", "receive"):
+                try:
+                    proc = subprocess.run([self.binary, verb], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, check=False)
+                except FileNotFoundError:
+                    raise OffsiteError("The zfs command (%s) was not found; install ZFS (OpenZFS or zfs-fuse) "
+                                       "on this host." % self.binary, "zfs_missing")
+                text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+                flags = _usage_flags(text, verb)
+                if verb == "send":
+                    caps.send_flags = flags
+                else:
+                    caps.receive_flags = flags
+            caps.written = "written" in self.run(["get", "-H", "-o", "property", "all", self._any_pool()],
+                                                 "list properties")
+            self._caps = caps
+        return self._caps
+
+    def _any_pool(self) -> str:
+        out = self.run(["list", "-H", "-o", "name", "-d", "0"], "list pools").split()
+        if not out:
+            raise OffsiteError("This host has no ZFS pool.", "zfs_failed")
+        return out[0]
+
+    # -- datasets and snapshots ----------------------------------------------------
+    def exists(self, name: str) -> bool:
+        proc = subprocess.run([self.binary, "list", "-H", "-o", "name", name], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        return proc.returncode == 0 and proc.stdout.decode().strip() == name
+
+    def get(self, name: str, prop: str) -> str:
+        return self.run(["get", "-H", "-p", "-o", "value", prop, name], "read %s of %s" % (prop, name)).strip()
+
+    def dataset_type(self, name: str) -> str:
+        return self.get(name, "type")
+
+    def children(self, dataset: str) -> List[str]:
+        """Every filesystem and volume at or below dataset, parents first."""
+        out = self.run(["list", "-H", "-o", "name,type", "-r", dataset], "list the datasets under %s" % dataset)
+        names = []
+        for line in out.splitlines():
+            parts = line.split("\t")
+            if len(parts) == 2 and parts[1] in ("filesystem", "volume"):
+                names.append(parts[0])
+        return names
+
+    def snapshots(self, dataset: str) -> List[Snapshot]:
+        """Snapshots of dataset (not of its children), oldest first by createtxg."""
+        validate_dataset(dataset)
+        if not self.exists(dataset):
+            raise OffsiteError("The dataset %s does not exist on this host." % dataset, "no_dataset")
+        out = self.run(["get", "-H", "-p", "-r", "-d", "1", "-o", "name,property,value",
+                        "guid,createtxg,creation,referenced", dataset],
+                       "list the snapshots of %s" % dataset)
+        props: Dict[str, Dict[str, str]] = {}
+        for line in out.splitlines():
+            parts = line.split("\t")
+            if len(parts) != 3 or "@" not in parts[0]:
+                continue
+            ds, _, snap = parts[0].partition("@")
+            if ds != dataset:
+                continue
+            props.setdefault(snap, {})[parts[1]] = parts[2]
+        snaps = []
+        for snap, values in props.items():
+            try:
+                snaps.append(Snapshot(dataset, snap, int(values["guid"]), int(values["createtxg"]),
+                                      int(values["creation"]), int(values.get("referenced", "0") or 0)))
+            except (KeyError, ValueError):
+                continue
+        snaps.sort(key=lambda s: s.createtxg)
+        return snaps
+
+    def snapshot(self, dataset: str, name: str) -> Snapshot:
+        validate_snapshot(name)
+        for snap in self.snapshots(dataset):
+            if snap.name == name:
+                return snap
+        raise OffsiteError("The snapshot %s@%s does not exist on this host." % (dataset, name), "no_snapshot")
+
+    def create_snapshot(self, dataset: str, name: str, recursive: bool = False,
+                        properties: Optional[Dict[str, str]] = None) -> None:
+        validate_dataset(dataset)
+        validate_snapshot(name)
+        args = ["snapshot"]
+        if recursive:
+            args.append("-r")
+        for key, value in (properties or {}).items():
+            args += ["-o", "%s=%s" % (key, value)]
+        args.append("%s@%s" % (dataset, name))
+        try:
+            self.run(args, "create the snapshot %s@%s" % (dataset, name))
+        except OffsiteError:
+            if not properties:
+                raise
+            # Older ZFS has no `snapshot -o`: create, then set the properties.
+            self.run([a for a in args if a != "-o" and "=" not in a], "create the snapshot %s@%s" % (dataset, name))
+            for key, value in properties.items():
+                self.set_property("%s@%s" % (dataset, name), key, value, recursive=recursive)
+
+    def set_property(self, name: str, key: str, value: str, recursive: bool = False) -> None:
+        targets = [name]
+        if recursive and "@" in name:
+            ds, snap = name.split("@", 1)
+            targets = ["%s@%s" % (child, snap) for child in self.children(ds)]
+        for target in targets:
+            self.run(["set", "%s=%s" % (key, value), target], "set %s on %s" % (key, target))
+
+    def destroy(self, name: str, recursive: bool = False) -> None:
+        """Destroy name (forcing an unmount: only ever called on datasets this collection made)."""
+        args = ["destroy", "-f"] + (["-r"] if recursive else []) + [name]
+        self.run(args, "destroy %s" % name, busy_retries=5)
+
+    def rename(self, old: str, new: str) -> None:
+        try:
+            self.run(["rename", old, new], "rename %s to %s" % (old, new), busy_retries=2)
+            return
+        except OffsiteError as exc:
+            if "busy" not in exc.message:
+                raise
+        # zfs-fuse keeps a just-received file system busy: unmount, rename, mount again.
+        self.run(["unmount", old], "unmount %s" % old, busy_retries=5)
+        self.run(["rename", old, new], "rename %s to %s" % (old, new), busy_retries=5)
+        try:
+            self.run(["mount", new], "mount %s" % new)
+        except OffsiteError:
+            pass  # canmount=off, mountpoint=none or legacy: nothing to mount
+
+    # -- send and receive ------------------------------------------------------------
+    def send_plan(self, snapshot: Snapshot, base: Optional[Snapshot], options: Dict[str, object]) -> SendPlan:
+        caps = self.capabilities()
+        flags = []
+        for option, letter in SEND_OPTIONS.items():
+            wanted = options.get(option, "auto")
+            if wanted is True or wanted == "yes" or wanted == "true":
+                if letter not in caps.send_flags:
+                    raise OffsiteError("This host's zfs send has no -%s, so send option %s cannot be used; set it to "
+                                       "auto or false." % (letter, option), "unsupported")
+                flags.append("-" + letter)
+            elif wanted == "auto" and option in ("compressed", "large_blocks", "embedded") and letter in caps.send_flags:
+                flags.append("-" + letter)
+        return SendPlan(snapshot, base, flags)
+
+    def estimate(self, plan: SendPlan) -> tuple[int, str]:
+        """Estimated stream bytes and how they were estimated."""
+        caps = self.capabilities()
+        if caps.send_estimate:
+            argv = plan.argv(self.binary)
+            argv[2:2] = ["-n", "-v", "-P"]
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  check=False)
+            text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
+            match = re.search(r"^size\s+(\d+)", text, re.MULTILINE)
+            if proc.returncode == 0 and match:
+                return int(match.group(1)), "zfs send -nvP"
+        snap = plan.snapshot
+        if plan.base is not None and caps.written:
+            value = self.get(snap.full_name, "written@%s" % plan.base.name)
+            if value.isdigit():
+                return int(value), "written@base"
+        referenced = int(self.get(snap.full_name, "referenced") or 0)
+        if plan.base is None:
+            return referenced, "referenced"
+        return referenced, "referenced (upper bound; this ZFS has no written property)"
+
+    def send(self, plan: SendPlan) -> subprocess.Popen:
+        return subprocess.Popen(plan.argv(self.binary), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, bufsize=0)
+
+    def receive(self, target: str, force: bool = False, no_mount: bool = True,
+                properties: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+        caps = self.capabilities()
+        argv = [self.binary, "receive"]
+        if force:
+            argv.append("-F")
+        if no_mount and "u" in caps.receive_flags:
+            argv.append("-u")
+        if properties and "o" in caps.receive_flags:
+            for key, value in properties.items():
+                argv += ["-o", "%s=%s" % (key, value)]
+        argv.append(target)
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                bufsize=0)

@@ -1,0 +1,258 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: offsite_backup
+short_description: Back up a ZFS snapshot, encrypted and chunked, to rclone providers
+version_added: 1.0.0
+description:
+  - Streams C(zfs send) of a snapshot through chunking, keyed digests, compression (zstd, gzip or none)
+    and age encryption to every selected provider; each provider gets its own complete backup.
+  - Chooses full or incremental automatically, per provider. The base is the newest local snapshot older
+    than the target, with the same guid, whose chain is completely backed up to that provider.
+  - Resumes an interrupted backup (kill -9 included) by re-reading the stream and skipping chunks whose
+    keyed digest matches what was uploaded. The manifest is written last, so a partial upload never looks
+    complete.
+  - Idempotent; a snapshot already backed up to a provider is C(changed=false) there.
+author:
+  - offsite.zfs developers
+extends_documentation_fragment:
+  - offsite.zfs.common
+attributes:
+  check_mode:
+    support: full
+    description: Returns the plan per provider (full or incremental, base, estimated bytes and chunks).
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  dataset:
+    description:
+      - The dataset, C(pool/fs), or a snapshot, C(pool/fs@snap).
+    type: str
+    required: true
+  snapshot:
+    description:
+      - Name of the snapshot to back up (without the dataset). Defaults to the part after C(@) of O(dataset),
+        else the newest snapshot of the dataset.
+    type: str
+  create:
+    description:
+      - Take the snapshot first when it does not exist. The snapshot gets the user property
+        C(offsite.zfs:created=true).
+    type: bool
+    default: false
+  full:
+    description:
+      - Send a full stream even when an incremental base exists.
+    type: bool
+    default: false
+  passphrase:
+    description:
+      - Encrypt with this passphrase instead of recipients (age scrypt, wrapping a per-backup key).
+      - Used only when no recipients are configured.
+    type: str
+  chunk_size:
+    description:
+      - Plaintext bytes per chunk, like C(256MiB) or C(64KiB). Defaults to C(defaults.chunk_size), else 256MiB.
+    type: str
+  compression:
+    description:
+      - Compression algorithm. Defaults to C(defaults.compression.algorithm), else zstd.
+    type: str
+    choices: [zstd, gzip, none]
+  compression_level:
+    description:
+      - Compression level (zstd 1-19, gzip 1-9). Defaults to 3 for zstd, 6 for gzip.
+    type: int
+  compression_threads:
+    description:
+      - zstd worker threads (0 compresses in the calling thread).
+    type: int
+  parallel_uploads:
+    description:
+      - Chunk uploads in flight at once per provider (spool mode only).
+    type: int
+  send_options:
+    description:
+      - C(zfs send) options, each V(true), V(false) or V(auto) (use when this ZFS supports it).
+      - Keys C(raw) (-w), C(compressed) (-c), C(large_blocks) (-L), C(embedded) (-e), C(properties) (-p).
+      - By default compressed, large_blocks and embedded are V(auto), raw and properties are V(false).
+    type: dict
+"""
+
+EXAMPLES = r"""
+- name: Back up a snapshot to every configured provider
+  offsite.zfs.offsite_backup:
+    dataset: tank/data@daily-20261121
+
+- name: Take a snapshot and back it up to one provider
+  offsite.zfs.offsite_backup:
+    dataset: tank/data
+    snapshot: before-upgrade
+    create: true
+    providers: b2
+
+- name: Force a full backup with small chunks and gzip
+  offsite.zfs.offsite_backup:
+    dataset: tank/data@weekly-47
+    full: true
+    chunk_size: 64MiB
+    compression: gzip
+
+- name: Back up without a config file
+  offsite.zfs.offsite_backup:
+    dataset: tank/data@now
+    recipients: ["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"]
+    providers:
+      mirror: {remote: /srv/offsite-mirror}
+
+- name: Plan only
+  offsite.zfs.offsite_backup:
+    dataset: tank/data@daily-20261121
+  check_mode: true
+
+- name: Run a long backup in the background
+  offsite.zfs.offsite_backup:
+    dataset: tank/data@daily-20261121
+  async: 86400
+  poll: 0
+  register: job
+"""
+
+RETURN = r"""
+dataset:
+  description: The dataset.
+  returned: always
+  type: str
+  sample: tank/data
+snapshot:
+  description: The snapshot backed up.
+  returned: always
+  type: str
+  sample: daily-20261121
+guid:
+  description: The snapshot's guid (decimal string).
+  returned: when the snapshot exists
+  type: str
+  sample: "15724690115994966743"
+namespace:
+  description: The namespace the backups are stored under.
+  returned: always
+  type: str
+  sample: nas1
+snapshot_created:
+  description: Whether the snapshot was created by this task.
+  returned: always
+  type: bool
+  sample: false
+providers:
+  description:
+    - Per provider, what happened. C(status) is one of V(uploaded), V(resumed), V(present), V(planned),
+      V(failed); with C(backup_id), C(kind) (full or incremental), C(base), C(chunks), C(chunks_resumed),
+      C(bytes_plain), C(bytes_stored), C(estimated_bytes), C(estimated_chunks), C(estimate_method),
+      C(seconds), C(rate_bytes_per_second), C(retries) and a one-sentence C(message).
+  returned: always
+  type: dict
+  sample:
+    b2:
+      status: uploaded
+      kind: incremental
+      base: daily-20261120
+      chunks: 3
+      bytes_plain: 612345678
+      bytes_stored: 201234567
+      message: uploaded an incremental backup of tank/data@daily-20261121 from daily-20261120 to b2
+failed_providers:
+  description: Names of the providers that failed.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+log_file:
+  description: The run's log file ("Processing chunk 3 of ~15", rates, ETA).
+  returned: when not in check mode
+  type: str
+  sample: /var/log/offsite/backup-tank_data-20261121T030000Z-1234.log
+chunk_size:
+  description: Plaintext bytes per chunk.
+  returned: always
+  type: int
+  sample: 268435456
+compression:
+  description: The compression algorithm.
+  returned: always
+  type: str
+  sample: zstd
+spool_bound_bytes:
+  description: The most temp space this backup may use in the spool directory (0 without spool).
+  returned: always
+  type: int
+  sample: 805306368
+msg:
+  description: A one-line summary.
+  returned: always
+  type: str
+  sample: "tank/data@daily-20261121 -> b2: uploaded, local: present"
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, split_snapshot_spec
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
+    BACKUP_TUNING_ARGS,
+    COMMON_ARGS,
+    settings_from_params,
+)
+
+try:
+    from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
+    from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
+    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover
+    IMPORT_ERROR = traceback.format_exc()
+    HAS_PYRAGE = False
+    PYRAGE_IMPORT_ERROR = None
+
+
+def main() -> None:
+    argument_spec = dict(
+        dataset=dict(type="str", required=True),
+        snapshot=dict(type="str"),
+        create=dict(type="bool", default=False),
+        full=dict(type="bool", default=False),
+        passphrase=dict(type="str", no_log=True),
+    )
+    argument_spec.update(COMMON_ARGS)
+    argument_spec.update(BACKUP_TUNING_ARGS)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if IMPORT_ERROR:
+        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
+    if not HAS_PYRAGE:
+        module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
+    params = module.params
+    try:
+        dataset, spec_snapshot = split_snapshot_spec(params["dataset"])
+        snapshot = params["snapshot"] or spec_snapshot
+        if params["snapshot"] and spec_snapshot and params["snapshot"] != spec_snapshot:
+            raise OffsiteError("dataset names snapshot %s but snapshot says %s; give one." % (
+                spec_snapshot, params["snapshot"]), "bad_value")
+        settings = settings_from_params(params, dataset, passphrase=params["passphrase"])
+        result = run_backup(settings, snapshot=snapshot, create=params["create"], full=params["full"],
+                            check_mode=module.check_mode)
+    except OffsiteError as exc:
+        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
+    if result.get("failed_providers"):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

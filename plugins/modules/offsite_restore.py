@@ -1,0 +1,240 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: offsite_restore
+short_description: Restore a ZFS snapshot (and the chain it needs) from rclone providers
+version_added: 1.0.0
+description:
+  - Resolves the chain (full backup and incrementals, linked by snapshot guid) for C(dataset@snapshot),
+    or for the latest backed-up snapshot by creation time, and receives it with C(zfs receive).
+  - Each chunk is downloaded, its size and SHA-256 checked against the manifest, then decrypted (age
+    authenticates it), decompressed and checked against its keyed digest; the next download overlaps the
+    current receive.
+  - When the target already holds part of the chain (same guids), only what it lacks is received.
+  - A new target is received under the staging name C(<target>.offsite-partial) and renamed when complete;
+    on any failure the receive is aborted and nothing new is left behind.
+  - Idempotent; a target that already holds the snapshot with the same guid is C(changed=false).
+author:
+  - offsite.zfs developers
+extends_documentation_fragment:
+  - offsite.zfs.common
+attributes:
+  check_mode:
+    support: full
+    description: Returns the plan (provider, chain, backups to receive, bytes).
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  dataset:
+    description:
+      - The backed-up dataset, C(pool/fs), or a snapshot of it, C(pool/fs@snap).
+    type: str
+    required: true
+  snapshot:
+    description:
+      - The snapshot to restore. Defaults to the part after C(@) of O(dataset), else the latest backed-up
+        snapshot (by snapshot creation time, never by name).
+    type: str
+  target:
+    description:
+      - The dataset to restore into (the old tool's C(--as)). Defaults to O(dataset).
+      - Its parent must exist.
+    type: str
+  provider:
+    description:
+      - The provider to restore from, or V(auto) for the first configured provider that holds a complete,
+        intact chain.
+    type: str
+    default: auto
+  identity:
+    description:
+      - The text of an age identity file (C(AGE-SECRET-KEY-1...)) or an unencrypted SSH private key.
+      - Never logged, never written to disk.
+    type: str
+  identity_file:
+    description:
+      - Path of an age identity file or SSH private key on the managed node.
+    type: path
+  passphrase:
+    description:
+      - The passphrase of backups made in passphrase mode. Never logged, never written to disk.
+    type: str
+  force:
+    description:
+      - Allow receiving over a target that exists but does not continue the chain (C(zfs receive -F)).
+        This destroys the target's diverging data and snapshots.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Restore the latest backup of tank/data into a new dataset
+  offsite.zfs.offsite_restore:
+    dataset: tank/data
+    target: tank/data-recovered
+    identity_file: /root/offsite.key
+
+- name: Restore a middle snapshot from whichever provider has it
+  offsite.zfs.offsite_restore:
+    dataset: tank/data@daily-20261101
+    provider: auto
+    target: tank/data-1101
+    identity: "{{ offsite_identity }}"
+
+- name: Disaster recovery of another host's backups onto new hardware
+  offsite.zfs.offsite_restore:
+    dataset: tank/data
+    namespace: nas1
+    provider: b2
+    identity_file: /root/offsite.key
+
+- name: Show what a restore would do
+  offsite.zfs.offsite_restore:
+    dataset: tank/data
+    target: tank/drill
+  check_mode: true
+"""
+
+RETURN = r"""
+dataset:
+  description: The backed-up dataset.
+  returned: always
+  type: str
+  sample: tank/data
+target:
+  description: The dataset restored into.
+  returned: success
+  type: str
+  sample: tank/data-recovered
+provider:
+  description: The provider restored from.
+  returned: success
+  type: str
+  sample: b2
+snapshot:
+  description: The snapshot restored.
+  returned: success
+  type: str
+  sample: daily-20261121
+guid:
+  description: Its guid (decimal string).
+  returned: success
+  type: str
+  sample: "15724690115994966743"
+chain:
+  description: Backup ids of the whole chain, full first.
+  returned: success
+  type: list
+  elements: str
+  sample: ["daily-20261101+da395258f6f9dad7+full", "daily-20261121+940f301d47c50fef+from+daily-20261101"]
+plan:
+  description: The backups that were (or, in check mode, would be) received, with kind, chunks and bytes.
+  returned: when something is to be received
+  type: list
+  elements: dict
+  sample: [{"backup_id": "daily-20261121+940f301d47c50fef+from+daily-20261101", "kind": "incremental",
+            "chunks": 2, "bytes": 1048576, "snapshot": "daily-20261121"}]
+received:
+  description: The backups received, with chunks and bytes.
+  returned: success, not in check mode
+  type: list
+  elements: dict
+  sample: [{"backup_id": "daily-20261121+940f301d47c50fef+full", "chunks": 2, "bytes": 1048576}]
+bytes:
+  description: Stream bytes received.
+  returned: success, not in check mode
+  type: int
+  sample: 1048576
+rate_bytes_per_second:
+  description: Stream bytes received per second.
+  returned: success, not in check mode
+  type: int
+  sample: 104857600
+skipped_providers:
+  description: With provider=auto, why providers before the chosen one could not be used.
+  returned: success
+  type: list
+  elements: str
+  sample: ["b2 has no complete backup of tank/data@daily-20261101"]
+log_file:
+  description: The run's log file.
+  returned: success, not in check mode
+  type: str
+  sample: /var/log/offsite/restore-tank_data-recovered-20261121T030000Z-1234.log
+msg:
+  description: A one-line summary, or the one-sentence reason for a failure.
+  returned: always
+  type: str
+  sample: restored tank/data@daily-20261121 from b2 into tank/data-recovered
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    OffsiteError,
+    split_snapshot_spec,
+    validate_provider,
+)
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, settings_from_params
+
+try:
+    from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
+    from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore
+    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover
+    IMPORT_ERROR = traceback.format_exc()
+    HAS_PYRAGE = False
+    PYRAGE_IMPORT_ERROR = None
+
+
+def main() -> None:
+    argument_spec = dict(
+        dataset=dict(type="str", required=True),
+        snapshot=dict(type="str"),
+        target=dict(type="str"),
+        provider=dict(type="str", default="auto"),
+        identity=dict(type="str", no_log=True),
+        identity_file=dict(type="path"),
+        passphrase=dict(type="str", no_log=True),
+        force=dict(type="bool", default=False),
+    )
+    argument_spec.update(COMMON_ARGS)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if IMPORT_ERROR:
+        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
+    if not HAS_PYRAGE:
+        module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
+    params = module.params
+    try:
+        dataset, spec_snapshot = split_snapshot_spec(params["dataset"])
+        snapshot = params["snapshot"] or spec_snapshot
+        if params["snapshot"] and spec_snapshot and params["snapshot"] != spec_snapshot:
+            raise OffsiteError("dataset names snapshot %s but snapshot says %s; give one." % (
+                spec_snapshot, params["snapshot"]), "bad_value")
+        provider = params["provider"]
+        if provider != "auto":
+            validate_provider(provider)
+        settings = settings_from_params(params, dataset, single_provider=True)
+        keys = None
+        if not module.check_mode or params["identity"] or params["identity_file"]:
+            keys = load_keys(params["identity"], params["identity_file"], params["passphrase"])
+            if not keys.identities and not keys.passphrase:
+                raise OffsiteError("Restoring needs a key: pass identity, identity_file or passphrase.", "no_keys")
+        result = run_restore(settings, snapshot=snapshot, target=params["target"], provider=provider, keys=keys,
+                             force=params["force"], check_mode=module.check_mode)
+    except OffsiteError as exc:
+        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what offsite.zfs needs on a fresh Debian machine: system packages and a
+# virtualenv (.venv in the project) with the Python requirements. Idempotent.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+need_apt=()
+command -v zfs >/dev/null 2>&1 || need_apt+=(zfs-fuse)
+command -v age >/dev/null 2>&1 || need_apt+=(age)
+command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv python3-pip)
+for extra in ${OFFSITE_EXTRA_APT:-}; do
+    dpkg -s "$extra" >/dev/null 2>&1 || need_apt+=("$extra")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "bootstrap: installing ${need_apt[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=".venv/.offsite-requirements"
+want="$(cat requirements.txt requirements-dev.txt ${OFFSITE_EXTRA_REQUIREMENTS:-} 2>/dev/null | sha256sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "bootstrap: installing Python requirements into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    extra_args=()
+    for req in ${OFFSITE_EXTRA_REQUIREMENTS:-}; do extra_args+=(-r "$req"); done
+    .venv/bin/python -m pip install -q -r requirements-dev.txt "${extra_args[@]}"
+    echo "$want" > "$stamp"
+fi
+echo "bootstrap: ready (.venv/bin/python, $(.venv/bin/rclone version 2>/dev/null | head -1 || echo 'rclone missing'))"
