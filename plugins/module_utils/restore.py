@@ -294,8 +294,11 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                 else:
                     _stream_chunk(store, bdir, record, sink, identities, label)
             except (BrokenPipeError, ConnectionResetError):
+                reason = _receive_error(proc, err_thread, err_box)
+                if "modified" in reason:
+                    reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
                 raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s" % (
-                    target, record.index, label, _receive_error(proc, err_thread, err_box)), "receive_failed")
+                    target, record.index, label, reason), "receive_failed")
             except OffsiteError:
                 raise
             except Exception as exc:
@@ -313,8 +316,10 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
         err_thread.join()
         if rc != 0:
             message = (err_box[0] if err_box else b"").decode("utf-8", "replace").strip().splitlines()
-            raise OffsiteError("zfs receive of %s into %s failed: %s" % (
-                label, target, message[0] if message else "exit %d" % rc), "receive_failed")
+            reason = message[0] if message else "exit %d" % rc
+            if "modified" in reason:
+                reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
+            raise OffsiteError("zfs receive of %s into %s failed: %s" % (label, target, reason), "receive_failed")
         ok = True
     finally:
         if fetcher is not None:
