@@ -19,8 +19,8 @@ options:
   providers:
     description:
       - Which providers to use. A provider name, a list of names, or V(all) (every configured provider).
-      - A mapping of provider definitions (C({name: {remote: ...}})) adds to or overrides those of the config
-        file and selects them.
+      - A mapping of provider names to definitions adds to or overrides the providers of the config file,
+        and selects them.
       - Each definition takes C(remote) (an rclone path such as C(b2:bucket/offsite) or a local directory),
         C(parallel_uploads), C(retries), C(retry_delay) and C(rclone_config).
       - Never put secrets here; use O(provider_env).

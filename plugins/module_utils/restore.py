@@ -314,8 +314,12 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
         proc.stdin.close()
         rc = proc.wait()
         err_thread.join()
+        text = (err_box[0] if err_box else b"").decode("utf-8", "replace")
+        if rc != 0 and "cannot mount" in text and zfs.exists("%s@%s" % (target, manifest.snapshot.name)):
+            # Received, but the mountpoint it carries (send -p) is busy: the caller sets mountpoint and mounts.
+            rc = 0
         if rc != 0:
-            message = (err_box[0] if err_box else b"").decode("utf-8", "replace").strip().splitlines()
+            message = text.strip().splitlines()
             reason = message[0] if message else "exit %d" % rc
             if "modified" in reason:
                 reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
@@ -385,10 +389,21 @@ def _stream_chunk(store: Store, bdir: str, record: ChunkRecord, sink: Any, ident
                            % (record.index, record.object, label, store.name), "chunk_corrupt")
 
 
+def apply_properties(zfs: Zfs, name: str, properties: Dict[str, Optional[str]]) -> None:
+    """Set each property (or inherit it when the value is None) on name."""
+    for key, value in properties.items():
+        if value is None:
+            zfs.run(["inherit", key, name], "inherit %s on %s" % (key, name))
+        else:
+            zfs.set_property(name, key, value)
+
+
 # -- the operation --------------------------------------------------------------------------------
 def run_restore(settings: DatasetSettings, snapshot: Optional[str] = None, target: Optional[str] = None,
                 provider: str = "auto", keys: Optional[Keys] = None, force: bool = False, check_mode: bool = False,
-                zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None) -> Dict[str, Any]:
+                zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None,
+                properties: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, Any]:
+    """properties: set (value) or inherit (None) on the target after every received link (mountpoint overrides)."""
     zfs = zfs or Zfs(settings.zfs)
     dataset = settings.dataset
     if snapshot is not None:
@@ -410,14 +425,15 @@ def run_restore(settings: DatasetSettings, snapshot: Optional[str] = None, targe
         lock = locks.acquire(settings.state_dir, "restore", target, "restore to %s" % target,
                              {"dataset": dataset, "target": target})
     try:
-        return _restore_locked(settings, zfs, store_list, snapshot, target, keys, force, check_mode)
+        return _restore_locked(settings, zfs, store_list, snapshot, target, keys, force, check_mode, properties)
     finally:
         if lock is not None:
             lock.release()
 
 
 def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store], snapshot: Optional[str],
-                    target: str, keys: Keys, force: bool, check_mode: bool) -> Dict[str, Any]:
+                    target: str, keys: Keys, force: bool, check_mode: bool,
+                    properties: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, Any]:
     dataset = settings.dataset
     work_dir = settings.spool_dir if os.path.isdir(settings.spool_dir) else None
     source = find_source(store_list, settings.namespace, dataset, snapshot, work_dir)
@@ -502,6 +518,8 @@ def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store]
                                            use_force and position == 0,
                                            settings.spool_dir if settings.spool else None, progress,
                                            settings.namespace))
+            if properties:
+                apply_properties(zfs, receive_into, properties)
             if receive_into == staging and position == 0 and start == 0:
                 zfs.set_property(staging, PARTIAL_PROPERTY, target)
         if receive_into == staging:

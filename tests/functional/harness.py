@@ -290,13 +290,15 @@ class Ansible:
             argv.append("--check")
         if verbosity:
             argv.append("-" + "v" * verbosity)
-        env = self.env(dict({"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"},
-                            **(extra_env or {})))
+        env = self.env(extra_env)
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
-            data = json.loads(proc.stdout[proc.stdout.index("{"):])
-            result = data["plays"][0]["tasks"][0]["hosts"][host]
-        except (ValueError, KeyError, IndexError):
+            # The ad-hoc output is "host | STATUS => {json}" (the minimal callback).
+            start = proc.stdout.index("=> {") + 3
+            result, _ = json.JSONDecoder().raw_decode(proc.stdout[start:])
+            status_line = proc.stdout[:start].rsplit("\n", 1)[-1]
+            result.setdefault("failed", "FAILED" in status_line or "UNREACHABLE" in status_line)
+        except ValueError:
             raise AssertionError("ansible output was not JSON (rc %d): %s %s" % (
                 proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
         result["_rc"] = proc.returncode
