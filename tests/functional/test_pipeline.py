@@ -38,6 +38,9 @@ def test_full_backup_and_restore_are_byte_identical(lab):
                            "manifest.json").read_text())
     assert manifest["totals"]["chunks"] == entry["chunks"]
     assert manifest["snapshot"]["guid"] == result["guid"]
+    import jsonschema
+    schema = json.loads((harness.ROOT / "schemas" / "manifest.schema.json").read_text())
+    jsonschema.validate(manifest, schema, cls=jsonschema.Draft202012Validator)
     restored = lab.restore(ds, "s1", target=lab.pool.name + "/copy")
     assert restored["changed"] is True
     assert harness.tree_digest(lab.pool.mountpoint(ds)) == harness.tree_digest(
@@ -72,6 +75,12 @@ def test_incremental_chain_restores_every_snapshot(lab):
             assert entry["kind"] == "full"
         else:
             assert entry["kind"] == "incremental" and entry["base"] == "s%d" % (number - 1)
+    import jsonschema
+    schema = json.loads((harness.ROOT / "schemas" / "manifest.schema.json").read_text())
+    manifests = list(lab.remotes["local"].rglob("manifest.json"))
+    assert len(manifests) == 4
+    for path in manifests:
+        jsonschema.validate(json.loads(path.read_text()), schema, cls=jsonschema.Draft202012Validator)
     # The latest, into a new target: the whole chain of 4.
     latest = lab.restore(ds, target=lab.pool.name + "/latest")
     assert latest["snapshot"] == "s4" and len(latest["chain"]) == 4
