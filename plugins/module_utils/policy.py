@@ -23,6 +23,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_namespace,
     validate_provider,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.schema import errors as schema_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider
 
 try:
@@ -111,6 +112,10 @@ def load_file(path: Optional[str], required: bool) -> Dict[str, Any]:
 
 def check_structure(config: Dict[str, Any], source: str) -> None:
     """The checks every host makes even without jsonschema (the controller validates the full schema)."""
+    problems = schema_errors(config)
+    if problems:
+        more = " (and %d more problems)" % (len(problems) - 1) if len(problems) > 1 else ""
+        raise OffsiteError("%s is not valid: %s%s." % (source, problems[0], more), "bad_config", problems=problems)
     unknown = set(config) - TOP_KEYS
     if unknown:
         raise OffsiteError("%s has an unknown key %s; known keys are %s." % (

@@ -1,0 +1,361 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The policy schema (a copy of schemas/policy.schema.json) and validation with path-naming errors.
+
+Errors read `datasets["tank/photos"].keep.daily: must be >= 0`: the path of the bad field, then the
+rule it breaks. jsonschema is used when importable (always on the controller); the few checks
+that need no library (provider references) run everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List
+
+try:
+    import jsonschema
+    HAS_JSONSCHEMA = True
+except ImportError:  # pragma: no cover - depends on the host
+    HAS_JSONSCHEMA = False
+
+_DURATION = {
+    "x-rule": "must be a duration like 90s, 30m, 36h, 1d or 2w (or a number of seconds)",
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": "^\\s*\\d+(\\.\\d+)?\\s*(s|m|h|d|w)\\s*$"},
+    ],
+}
+
+# Keep in sync with schemas/policy.schema.json (tests/unit/test_schema.py checks they are equal).
+SCHEMA: Dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://offsite.zfs/schemas/policy.schema.json",
+    "title": "offsite.zfs policy",
+    "description": "The host config file /etc/offsite/offsite.yml and the role variable offsite_policy.",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "recipients": {
+            "description": "age recipients (public keys) every backup is encrypted to.",
+            "type": "array",
+            "items": {"type": "string", "minLength": 1,
+                      "pattern": "^(age1[0-9a-z]+|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?)$",
+                      "x-rule": "must be an age recipient (age1...) or an SSH public key (ssh-ed25519 ...)"},
+        },
+        "providers": {
+            "description": "Named backup destinations.",
+            "type": "object",
+            "propertyNames": {"$ref": "#/$defs/provider_name"},
+            "additionalProperties": {"$ref": "#/$defs/provider"},
+        },
+        "namespace": {
+            "description": "Top-level folder for this host's backups on every provider.",
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$",
+            "x-rule": "must be up to 128 letters, digits and _ . : -, not starting with - or .",
+        },
+        "state_dir": {"type": "string", "minLength": 1},
+        "log_dir": {"type": "string", "minLength": 1},
+        "rclone": {"type": "string", "minLength": 1},
+        "zfs": {"type": "string", "minLength": 1},
+        "defaults": {"$ref": "#/$defs/settings"},
+        "datasets": {
+            "description": "Datasets to back up, each with settings that override defaults.",
+            "type": "object",
+            "propertyNames": {"$ref": "#/$defs/dataset_name"},
+            "additionalProperties": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/settings"}]},
+        },
+    },
+    "$defs": {
+        "provider_name": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$",
+            "not": {"enum": ["all", "auto"]},
+            "x-rule": "is not a valid provider name (up to 64 letters, digits, _ and -; not all or auto)",
+        },
+        "dataset_name": {
+            "type": "string",
+            "maxLength": 255,
+            "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.:-]*(/[A-Za-z0-9_][A-Za-z0-9_.:-]*)*$",
+            "x-rule": "is not a valid dataset name (like tank/data: letters, digits and _ . : - separated by /)",
+        },
+        "duration": _DURATION,
+        "size": {
+            "x-rule": "must be a size like 64KiB, 256MiB or 1GiB (or a number of bytes)",
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": "^\\s*\\d+(\\.\\d+)?\\s*([KMGTPkmgtp][iI]?)?[bB]?\\s*$"},
+            ],
+        },
+        "provider": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["remote"],
+            "properties": {
+                "remote": {"type": "string", "minLength": 1, "pattern": "^[^-\\n]",
+                           "x-rule": "must be an rclone path like b2:bucket/offsite or /srv/mirror"},
+                "parallel_uploads": {"type": "integer", "minimum": 1, "maximum": 64},
+                "retries": {"type": "integer", "minimum": 0, "maximum": 100},
+                "retry_delay": {"$ref": "#/$defs/duration"},
+                "rclone_config": {"type": "string", "minLength": 1},
+                "env": {
+                    "type": "object",
+                    "propertyNames": {"pattern": "^RCLONE_[A-Z0-9_]+$",
+                                      "x-rule": "is not an rclone environment variable (RCLONE_...)"},
+                    "additionalProperties": {"type": ["string", "number", "boolean"]},
+                },
+            },
+        },
+        "keep": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "last": {"type": "integer", "minimum": 0},
+                "hourly": {"type": "integer", "minimum": 0},
+                "daily": {"type": "integer", "minimum": 0},
+                "weekly": {"type": "integer", "minimum": 0},
+                "monthly": {"type": "integer", "minimum": 0},
+                "yearly": {"type": "integer", "minimum": 0},
+            },
+        },
+        "settings": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "providers": {
+                    "x-rule": "must be all or a list of provider names",
+                    "anyOf": [
+                        {"const": "all"},
+                        {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/provider_name"}},
+                    ],
+                },
+                "chunk_size": {"$ref": "#/$defs/size"},
+                "compression": {
+                    "anyOf": [
+                        {"enum": ["zstd", "gzip", "none"]},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "algorithm": {"enum": ["zstd", "gzip", "none"]},
+                                "level": {"type": "integer", "minimum": 1, "maximum": 22},
+                                "threads": {"type": "integer", "minimum": 0},
+                            },
+                        },
+                    ],
+                },
+                "spool": {
+                    "anyOf": [
+                        {"type": "boolean"},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"enabled": {"type": "boolean"}, "dir": {"type": "string", "minLength": 1}},
+                        },
+                    ],
+                },
+                "send": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        key: {"enum": [True, False, "auto"]}
+                        for key in ("raw", "compressed", "large_blocks", "embedded", "properties")
+                    },
+                },
+                "every": {"$ref": "#/$defs/duration"},
+                "full_every": {
+                    "x-rule": "must be a duration like 30d or {incrementals: N}",
+                    "anyOf": [
+                        {"$ref": "#/$defs/duration"},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["incrementals"],
+                            "properties": {"incrementals": {"type": "integer", "minimum": 0}},
+                        },
+                    ],
+                },
+                "max_age": {"$ref": "#/$defs/duration"},
+                "keep": {"$ref": "#/$defs/keep"},
+                "snapshot_prefix": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,200}$",
+                    "x-rule": "must be letters, digits and _ . : - (not starting with - or .)",
+                },
+                "recursive": {"type": "boolean"},
+                "exclude": {"type": "array", "items": {"type": "string", "minLength": 1}},
+                "prune_incomplete_after": {"$ref": "#/$defs/duration"},
+                "prune_local_snapshots": {"type": "boolean"},
+            },
+        },
+    },
+}
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+               "number": "a number", "boolean": "true or false", "null": "empty"}
+
+
+def format_path(parts: Any) -> str:
+    """['datasets', 'tank/photos', 'keep', 'daily'] -> 'datasets["tank/photos"].keep.daily'."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += "[%d]" % part
+        elif _IDENT.match(str(part)):
+            text += (".%s" % part) if text else str(part)
+        else:
+            text += '["%s"]' % str(part).replace('"', '\\"')
+    return text or "(top level)"
+
+
+def _describe_type(value: Any) -> str:
+    if isinstance(value, list):
+        return " or ".join(_TYPE_NAMES.get(v, v) for v in value)
+    return _TYPE_NAMES.get(value, str(value))
+
+
+def _rule(error: Any) -> str:
+    """The rule an error breaks, in words."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    validator = error.validator
+    value = error.validator_value
+    if "x-rule" in schema and validator not in ("additionalProperties", "required", "minItems"):
+        return schema["x-rule"]
+    if validator == "minimum":
+        return "must be >= %s" % value
+    if validator == "maximum":
+        return "must be <= %s" % value
+    if validator == "type":
+        return "must be %s" % _describe_type(value)
+    if validator == "enum":
+        return "must be one of %s" % ", ".join(str(v).lower() if isinstance(v, bool) else str(v) for v in value)
+    if validator == "const":
+        return "must be %s" % value
+    if validator == "minLength":
+        return "must not be empty"
+    if validator == "maxLength":
+        return "must be at most %d characters" % value
+    if validator == "minItems":
+        return "must have at least %d item%s" % (value, "" if value == 1 else "s")
+    if validator == "required":
+        missing = [key for key in value if isinstance(error.instance, dict) and key not in error.instance]
+        return "is missing the required key %s" % (missing[0] if missing else value[0])
+    if validator == "additionalProperties":
+        known = sorted((schema.get("properties") or {}).keys())
+        extra = sorted(k for k in (error.instance or {}) if k not in (schema.get("properties") or {}))
+        return "has an unknown key %s%s" % (extra[0] if extra else "?",
+                                            "; known keys are %s" % ", ".join(known) if known else "")
+    if validator == "pattern":
+        return "must match %s" % value
+    if validator == "not":
+        return "is not allowed"
+    return error.message
+
+
+def _mismatch(error: Any) -> bool:
+    """Whether the error says the value is of another kind altogether (so its branch does not apply)."""
+    if error.relative_path:
+        return False
+    if error.validator in ("type", "enum", "const"):
+        return True
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branches: Dict[Any, List[Any]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        return all(any(_mismatch(e) for e in subs) for subs in branches.values())
+    return False
+
+
+def _leaf_errors(error: Any) -> List[Any]:
+    """For anyOf: the errors inside the branch whose type matched, when the value is a mapping or list
+    (or the anyOf has no rule of its own); else the anyOf error itself."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return [error]
+    if "x-rule" in schema and not isinstance(error.instance, (dict, list)):
+        return [error]
+    branches: Dict[Any, List[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    matched = [subs for subs in branches.values() if not any(_mismatch(e) for e in subs)]
+    if not matched:
+        return [error]
+    leaves: List[Any] = []
+    for sub in matched[0]:
+        leaves.extend(_leaf_errors(sub))
+    return leaves
+
+
+def _anyof_rule(error: Any) -> str:
+    kinds = []
+    for sub in error.context or []:
+        if sub.validator == "type":
+            kinds.append(_describe_type(sub.validator_value))
+        elif sub.validator == "enum":
+            kinds.append("one of %s" % ", ".join(str(v) for v in sub.validator_value))
+    return "must be %s" % " or ".join(dict.fromkeys(kinds)) if kinds else error.message
+
+
+def schema_errors(config: Any) -> List[str]:
+    """Every schema violation as 'path: rule', sorted by path (needs jsonschema)."""
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    messages = []
+    for error in validator.iter_errors(config):
+        for leaf in _leaf_errors(error):
+            path = format_path(list(leaf.absolute_path))
+            schema = leaf.schema if isinstance(leaf.schema, dict) else {}
+            if "propertyNames" in leaf.absolute_schema_path:
+                messages.append('%s: the key "%s" %s' % (path, leaf.instance, _name_rule(leaf)))
+                continue
+            if leaf.validator in ("anyOf", "oneOf") and "x-rule" not in schema:
+                rule = _anyof_rule(leaf)
+            else:
+                rule = _rule(leaf)
+            messages.append("%s: %s" % (path, rule))
+    return sorted(dict.fromkeys(messages))
+
+
+def _name_rule(error: Any) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if "x-rule" in schema:
+        return schema["x-rule"]
+    parent = error.parent
+    while parent is not None:
+        if isinstance(parent.schema, dict) and "x-rule" in parent.schema:
+            return parent.schema["x-rule"]
+        parent = parent.parent
+    return "is not allowed (%s)" % error.message
+
+
+def reference_errors(config: Any) -> List[str]:
+    """Checks a schema cannot express: provider lists name defined providers."""
+    if not isinstance(config, dict):
+        return []
+    defined = set((config.get("providers") or {}) if isinstance(config.get("providers"), dict) else {})
+    messages = []
+    sections = [(["defaults"], config.get("defaults"))]
+    datasets = config.get("datasets")
+    if isinstance(datasets, dict):
+        sections += [(["datasets", name], spec) for name, spec in datasets.items()]
+    for path, spec in sections:
+        if not isinstance(spec, dict) or not isinstance(spec.get("providers"), list):
+            continue
+        for index, name in enumerate(spec["providers"]):
+            if isinstance(name, str) and name not in defined and name not in ("all", "auto"):
+                messages.append("%s: names the provider %s, which is not defined under providers%s" % (
+                    format_path(path + ["providers", index]), name,
+                    " (defined: %s)" % ", ".join(sorted(defined)) if defined else ""))
+    return messages
+
+
+def errors(config: Any) -> List[str]:
+    """Every problem of a policy, 'path: rule' each; [] when it is valid.
+
+    Without jsonschema only the reference checks run (policy.check_structure covers the basics).
+    """
+    found = schema_errors(config) if HAS_JSONSCHEMA else []
+    if not found:
+        found = reference_errors(config)
+    return found
