@@ -1,0 +1,301 @@
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Trees: back up or restore a dataset (or a whole pool) and every descendant, each as its own chain.
+
+Backup takes ONE recursive snapshot (`zfs snapshot -r`, one point in time for the whole
+tree) and runs run_backup for every descendant filesystem and volume that is not
+excluded: each child has its own chain and its own base selection, so a child created
+later starts with a full backup and a child destroyed locally keeps its remote backups.
+
+Restore lists the backups below the root on the remote, and runs run_restore for each
+dataset, parents before children, every one to the same snapshot name, each into
+`<target>/<path below the root>`. Every child restore is atomic (staging name, then
+rename), so a failed child is absent and named in the result while the others are
+complete; the descendants of a dataset that could not be restored are skipped.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog
+from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    OffsiteError,
+    human_bytes,
+    validate_dataset,
+    validate_snapshot,
+)
+from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
+from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, find_source, run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Zfs
+
+SettingsFor = Callable[[str], DatasetSettings]
+# Properties that exist only on file systems: never set on a restored volume.
+FILESYSTEM_ONLY = ("mountpoint", "canmount", "sharenfs", "sharesmb", "atime", "exec", "setuid", "devices",
+                   "readonly", "snapdir", "aclinherit", "aclmode", "xattr", "recordsize")
+
+
+# -- selection ---------------------------------------------------------------------------------------
+def validate_patterns(patterns: Optional[Sequence[Any]]) -> List[str]:
+    """exclude entries: dataset names or fnmatch patterns, relative to the root or absolute."""
+    result = []
+    for pattern in patterns or []:
+        if not isinstance(pattern, str) or not pattern.strip("/ ") or any(c in pattern for c in "\n\r\t\0@"):
+            raise OffsiteError(f"The exclude entry {pattern!r} is not a dataset name or pattern like cache, "
+                               f"tank/cache or */tmp.", "bad_value")
+        result.append(pattern.strip("/"))
+    return result
+
+
+def is_excluded(dataset: str, root: str, patterns: Sequence[str]) -> bool:
+    """True when dataset, or an ancestor of it below root, matches a pattern (absolute or relative to root).
+
+    The root itself is never excluded; excluding a dataset excludes everything below it.
+    """
+    if dataset == root or not patterns:
+        return False
+    relative = dataset[len(root) + 1:].split("/")
+    for depth in range(1, len(relative) + 1):
+        rel = "/".join(relative[:depth])
+        full = f"{root}/{rel}"
+        if any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(full, p) for p in patterns):
+            return True
+    return False
+
+
+def is_below(dataset: str, root: str) -> bool:
+    return dataset == root or dataset.startswith(root + "/")
+
+
+def tree_order(datasets: Sequence[str]) -> List[str]:
+    """Parents before children (depth-first by name components)."""
+    return sorted(set(datasets), key=lambda name: name.split("/"))
+
+
+# -- recursive backup ------------------------------------------------------------------------------------
+def _snapshot_names(zfs: Zfs, root: str) -> Dict[str, set]:
+    out = zfs.run(["list", "-H", "-t", "snapshot", "-o", "name", "-r", root], f"list the snapshots below {root}")
+    names: Dict[str, set] = {}
+    for line in out.splitlines():
+        dataset, _, snap = line.strip().partition("@")
+        if snap:
+            names.setdefault(dataset, set()).add(snap)
+    return names
+
+
+def run_tree_backup(settings_for: SettingsFor, root: str, snapshot: Optional[str] = None, create: bool = False,
+                    full: bool = False, exclude: Optional[Sequence[str]] = None, check_mode: bool = False,
+                    zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None) -> Dict[str, Any]:
+    """Back up root and every descendant filesystem and volume at one recursive snapshot."""
+    validate_dataset(root)
+    patterns = validate_patterns(exclude)
+    if snapshot is not None:
+        validate_snapshot(snapshot)
+    root_settings = settings_for(root)
+    zfs = zfs or Zfs(root_settings.zfs)
+    if not zfs.exists(root):
+        raise OffsiteError(f"The dataset {root} does not exist on this host.", "no_dataset")
+    tree = zfs.children(root)
+    included = [d for d in tree if not is_excluded(d, root, patterns)]
+    excluded = [d for d in tree if d not in included]
+    held = _snapshot_names(zfs, root)
+    created = False
+    if snapshot is None:
+        if create:
+            raise OffsiteError(f"create needs a snapshot name (snapshot=NAME or dataset={root}@NAME).", "bad_value")
+        local = zfs.snapshots(root)
+        if not local:
+            raise OffsiteError(f"The dataset {root} has no snapshot; pass snapshot=NAME create=true to take a "
+                               f"recursive one.", "no_snapshot")
+        snapshot = local[-1].name
+    elif snapshot not in held.get(root, set()):
+        if not create:
+            raise OffsiteError(f"The snapshot {root}@{snapshot} does not exist on this host; pass create=true to "
+                               f"take it recursively.", "no_snapshot")
+        if not check_mode:
+            # One point in time for the whole tree, excluded children included (ZFS snapshots whole trees).
+            zfs.create_snapshot(root, snapshot, recursive=True, properties={CREATED_BY_PROPERTY: "true"})
+            held = _snapshot_names(zfs, root)
+        created = True
+    with_properties = "p" in zfs.capabilities().send_flags
+    result: Dict[str, Any] = {
+        "changed": created, "dataset": root, "snapshot": snapshot, "snapshot_created": created, "recursive": True,
+        "namespace": root_settings.namespace, "datasets": {}, "failed_datasets": [], "excluded": excluded,
+        "skipped": {},
+    }
+    for dataset in included:
+        if not (created and check_mode) and snapshot not in held.get(dataset, set()):
+            result["skipped"][dataset] = (f"{dataset} has no snapshot {snapshot} (it was created after that "
+                                          f"recursive snapshot); the next recursive snapshot includes it")
+            continue
+        try:
+            settings = settings_for(dataset)
+            if with_properties and "properties" not in settings.send_options:
+                # Properties travel with the tree (send -p) where this ZFS can send them.
+                settings.send_options["properties"] = True
+            entry = run_backup(settings, snapshot=snapshot, create=created and check_mode, full=full,
+                               check_mode=check_mode, zfs=zfs, stores=stores)
+        except OffsiteError as exc:
+            entry = {"changed": False, "dataset": dataset, "msg": f"{dataset}@{snapshot}: {exc.message}",
+                     "error_code": exc.code}
+            result["failed_datasets"].append(dataset)
+        else:
+            if entry.get("failed_providers"):
+                result["failed_datasets"].append(dataset)
+        result["datasets"][dataset] = entry
+        result["changed"] = result["changed"] or bool(entry.get("changed"))
+    done = len(result["datasets"]) - len(result["failed_datasets"])
+    result["msg"] = (f"{root}@{snapshot} recursively: {done} datasets {'planned' if check_mode else 'backed up'}, "
+                     f"{len(result['failed_datasets'])} failed, {len(excluded)} excluded, "
+                     f"{len(result['skipped'])} skipped")
+    if result["failed_datasets"]:
+        result["msg"] += "; " + "; ".join(
+            f"{d}: {result['datasets'][d].get('msg')}" for d in result["failed_datasets"])
+    return result
+
+
+# -- recursive restore -----------------------------------------------------------------------------------
+def remote_tree(stores: Sequence[Store], namespace: str, root: str, work_dir: Optional[str] = None
+                ) -> Tuple[Dict[str, Dict[str, Manifest]], List[str]]:
+    """dataset -> {snapshot name -> manifest} of the complete backups at or below root on any of the stores.
+
+    One listing (and one manifest download) per store, over the whole namespace.
+    """
+    found: Dict[str, Dict[str, Manifest]] = {}
+    notes = []
+    for store in stores:
+        try:
+            listing = catalog.list_backups(store, namespace, None, work_dir=work_dir)
+        except OffsiteError as exc:
+            notes.append(f"{store.name}: {exc.message}")
+            continue
+        for (dataset, _), backup in listing.backups.items():
+            if backup.complete and is_below(dataset, root):
+                found.setdefault(dataset, {}).setdefault(backup.manifest.snapshot.name, backup.manifest)
+    return found, notes
+
+
+def _newest(manifests: Sequence[Manifest]) -> Manifest:
+    return max(manifests, key=lambda m: (m.snapshot.creation, m.snapshot.createtxg))
+
+
+def _mount(zfs: Zfs, name: str) -> Optional[str]:
+    """Mount a restored file system when it can be; the reason when it cannot."""
+    try:
+        if zfs.get(name, "mounted") == "yes" or zfs.get(name, "canmount") != "on":
+            return None
+        if zfs.get(name, "mountpoint") in ("none", "legacy", "-"):
+            return None
+        zfs.run(["mount", name], f"mount {name}")
+    except OffsiteError as exc:
+        return exc.message
+    return None
+
+
+def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[str] = None,
+                     target: Optional[str] = None, provider: str = "auto", keys: Optional[Keys] = None,
+                     force: bool = False, check_mode: bool = False, exclude: Optional[Sequence[str]] = None,
+                     mountpoint: Optional[str] = None, properties: Optional[Dict[str, str]] = None,
+                     zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None) -> Dict[str, Any]:
+    """Restore root and every backed-up descendant to one snapshot, parents first, under target."""
+    validate_dataset(root)
+    target = validate_dataset(target or root)
+    patterns = validate_patterns(exclude)
+    if snapshot is not None:
+        validate_snapshot(snapshot)
+    if mountpoint is not None and not (mountpoint in ("none", "legacy", "received") or mountpoint.startswith("/")):
+        raise OffsiteError(f"The mountpoint {mountpoint!r} must be an absolute path, none, legacy or received.",
+                           "bad_value")
+    if mountpoint is None and target != root:
+        mountpoint = "inherit"  # a copy under a new name mounts below its new parent, never over the live tree
+    root_settings = settings_for(root)
+    zfs = zfs or Zfs(root_settings.zfs)
+    names = list(root_settings.providers) if provider in (None, "auto") else [provider]
+    if provider not in (None, "auto") and provider not in root_settings.providers:
+        raise OffsiteError(f"The provider {provider} is not configured; configured providers: "
+                           f"{', '.join(sorted(root_settings.providers)) or 'none'}.", "unknown_provider")
+    store_map = {n: (stores or {}).get(n) or Store(root_settings.providers[n]) for n in names}
+    work_dir = root_settings.spool_dir if os.path.isdir(root_settings.spool_dir) else None
+    found, notes = remote_tree(list(store_map.values()), root_settings.namespace, root, work_dir)
+    excluded = [d for d in found if is_excluded(d, root, patterns)]
+    for dataset in excluded:
+        del found[dataset]
+    if not found:
+        raise OffsiteError(f"No provider holds a complete backup of {root} or a dataset below it in namespace "
+                           f"{root_settings.namespace}{': ' + '; '.join(notes) if notes else ''}.", "no_backup")
+    if snapshot is None:
+        pool = list(found[root].values()) if root in found else [m for d in found.values() for m in d.values()]
+        snapshot = _newest(pool).snapshot.name
+    result: Dict[str, Any] = {
+        "changed": False, "dataset": root, "target": target, "snapshot": snapshot, "recursive": True,
+        "namespace": root_settings.namespace, "datasets": {}, "failed_datasets": [], "excluded": sorted(excluded),
+        "skipped": {}, "plan": [], "notes": notes,
+    }
+    not_restored: List[str] = []  # datasets whose target will not exist: their descendants are skipped
+    for dataset in tree_order(found):
+        dest = target + dataset[len(root):]
+        manifest = found[dataset].get(snapshot)
+        parent_dest = dest.rpartition("/")[0]
+        blocker = next((d for d in not_restored if dataset.startswith(d + "/")), None)
+        if blocker is not None and not zfs.exists(parent_dest):
+            result["skipped"][dataset] = f"{dataset} was not restored because {blocker} was not"
+            not_restored.append(dataset)
+            continue
+        if manifest is None:
+            result["skipped"][dataset] = (f"{dataset} has no backup of snapshot {snapshot} (it was created after "
+                                          f"that snapshot, or excluded then)")
+            not_restored.append(dataset)
+            continue
+        kind = manifest.dataset_type
+        props: Dict[str, Optional[str]] = dict(properties or {})
+        if mountpoint is not None and mountpoint != "received":
+            # The root gets the new mountpoint; children inherit below it, so nothing mounts over the live tree.
+            props["mountpoint"] = mountpoint if dataset == root and mountpoint != "inherit" else None
+        if kind == "volume":
+            props = {k: v for k, v in props.items() if k not in FILESYSTEM_ONLY}
+        settings = settings_for(dataset)
+        try:
+            if check_mode and parent_dest and not zfs.exists(parent_dest) and any(
+                    p["target"] == parent_dest for p in result["plan"]):
+                # The parent is itself planned: run_restore cannot check a target whose parent does not exist yet.
+                source = find_source([store_map[n] for n in names], settings.namespace, dataset, snapshot, work_dir)
+                entry: Dict[str, Any] = {
+                    "changed": True, "dataset": dataset, "target": dest, "provider": source.store.name,
+                    "snapshot": snapshot, "chain": [b.backup_id for b in source.chain],
+                    "estimated_bytes": sum(b.manifest.plain_bytes for b in source.chain),
+                    "msg": f"would restore {dataset}@{snapshot} from {source.store.name} into {dest} after its "
+                           f"parent: {len(source.chain)} backups"}
+            else:
+                entry = run_restore(settings, snapshot=snapshot, target=dest, provider=provider, keys=keys,
+                                    force=force, check_mode=check_mode, zfs=zfs, stores=store_map,
+                                    properties=props or None)
+                if not check_mode and kind != "volume":
+                    problem = _mount(zfs, dest)
+                    if problem:
+                        entry["mount_error"] = problem
+        except OffsiteError as exc:
+            entry = {"changed": False, "dataset": dataset, "target": dest, "msg": exc.message,
+                     "error_code": exc.code}
+            result["failed_datasets"].append(dataset)
+            not_restored.append(dataset)
+        entry["dataset_type"] = kind
+        result["datasets"][dataset] = entry
+        result["plan"].append({"dataset": dataset, "target": dest, "type": kind,
+                               "status": "failed" if dataset in result["failed_datasets"] else
+                               ("planned" if check_mode and entry.get("changed") else
+                                "restored" if entry.get("changed") else "present")})
+        result["changed"] = result["changed"] or bool(entry.get("changed"))
+    restored = sum(1 for p in result["plan"] if p["status"] in ("restored", "planned"))
+    total = sum(e.get("bytes", e.get("estimated_bytes", 0)) or 0 for e in result["datasets"].values())
+    result["msg"] = (f"{'would restore' if check_mode else 'restored'} {root}@{snapshot} recursively into {target}: "
+                     f"{restored} datasets ({human_bytes(total)}), {len(result['failed_datasets'])} failed, "
+                     f"{len(result['skipped'])} skipped, {len(excluded)} excluded")
+    if result["failed_datasets"]:
+        result["msg"] += "; " + "; ".join(
+            f"{d}: {result['datasets'][d]['msg']}" for d in result["failed_datasets"])
+    return result
