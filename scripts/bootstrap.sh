@@ -26,6 +26,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 stamp=".venv/.offsite-requirements"
+# shellcheck disable=SC2086  # a space-separated list of extra requirement files
 want="$(cat requirements.txt requirements-dev.txt ${OFFSITE_EXTRA_REQUIREMENTS:-} 2>/dev/null | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing Python requirements into .venv"

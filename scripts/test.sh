@@ -5,7 +5,7 @@
 # Run one step: bash scripts/test.sh 20-pytest
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$here"
+cd "$here" || exit 1
 bash scripts/bootstrap.sh || { echo "bootstrap failed"; exit 1; }
 export PATH="$here/.venv/bin:$PATH"
 export OFFSITE_ROOT="$here"

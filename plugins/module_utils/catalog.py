@@ -96,10 +96,10 @@ class Listing:
     stray: List[RemoteObject] = field(default_factory=list)  # objects outside any backup directory
 
     def for_dataset(self, dataset: str) -> List[Backup]:
-        return [b for (ds, _), b in sorted(self.backups.items()) if ds == dataset]
+        return [b for (ds, _backup_id), b in sorted(self.backups.items()) if ds == dataset]
 
     def datasets(self) -> List[str]:
-        return sorted({ds for ds, _ in self.backups})
+        return sorted({ds for ds, _backup_id in self.backups})
 
 
 def split_path(path: str) -> Optional[Tuple[str, str, str]]:

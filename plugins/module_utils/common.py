@@ -109,7 +109,7 @@ def parse_size(value: Any, what: str = "size") -> int:
     match = _SIZE_RE.match(str(value))
     if not match:
         raise OffsiteError("The %s %r is not a size like 64MiB or 1GiB." % (what, value), "bad_value")
-    number, unit, _ = match.groups()
+    number, unit = match.group(1), match.group(2)
     power = "KMGTP".find(unit.upper()) + 1 if unit else 0
     return int(float(number) * (1024 ** power))
 

@@ -126,9 +126,8 @@ def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Opt
                     store.name, dataset, target.manifest.snapshot.name))
             continue
         return Source(store, chain, reasons)
-    raise OffsiteError("No provider can restore %s%s: %s." % (dataset, "@" + snapshot if snapshot else "",
-                                                               "; ".join(reasons) or "no provider is selected"),
-                       "no_backup")
+    raise OffsiteError("No provider can restore %s%s: %s." % (
+        dataset, "@" + snapshot if snapshot else "", "; ".join(reasons) or "no provider is selected"), "no_backup")
 
 
 # -- moving bytes ------------------------------------------------------------------------------
@@ -227,7 +226,7 @@ class ChunkFetcher:
                 pass
 
     def next(self) -> str:
-        _, path, error = self._queue.get()
+        _index, path, error = self._queue.get()
         if error is not None:
             raise error
         return path
@@ -236,7 +235,7 @@ class ChunkFetcher:
         self._stop.set()
         while True:
             try:
-                _, path, _ = self._queue.get_nowait()
+                _index, path, _error = self._queue.get_nowait()
                 if path:
                     try:
                         os.unlink(path)

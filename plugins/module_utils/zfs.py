@@ -174,7 +174,7 @@ class Zfs:
             parts = line.split("\t")
             if len(parts) != 3 or "@" not in parts[0]:
                 continue
-            ds, _, snap = parts[0].partition("@")
+            ds, _sep, snap = parts[0].partition("@")
             if ds != dataset:
                 continue
             props.setdefault(snap, {})[parts[1]] = parts[2]

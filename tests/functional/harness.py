@@ -24,10 +24,10 @@ COLLECTIONS_ROOT = ROOT / ".tmp" / "collections"
 
 
 def run(argv: List[str], check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False, **kwargs)
     if check and proc.returncode != 0:
-        raise AssertionError("%s failed (%d): %s %s" % (argv, proc.returncode, proc.stdout[-2000:],
-                                                         proc.stderr[-2000:]))
+        raise AssertionError("%s failed (%d): %s %s" % (
+            argv, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
     return proc
 
 
@@ -152,7 +152,7 @@ def write_data(directory: Path, seed: int, size: int, name: str = "data.bin") ->
 def tree_digest(directory: Path) -> Dict[str, str]:
     """Relative path -> SHA-256 for every regular file below directory."""
     result = {}
-    for root, _, files in os.walk(directory):
+    for root, _dirs, files in os.walk(directory):
         for name in files:
             path = Path(root) / name
             if path.is_symlink() or not path.is_file():
@@ -291,11 +291,11 @@ class Ansible:
         if verbosity:
             argv.append("-" + "v" * verbosity)
         env = self.env(extra_env)
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, check=False)
         try:
             # The ad-hoc output is "host | STATUS => {json}" (the minimal callback).
             start = proc.stdout.index("=> {") + 3
-            result, _ = json.JSONDecoder().raw_decode(proc.stdout[start:])
+            result, _end = json.JSONDecoder().raw_decode(proc.stdout[start:])
             status_line = proc.stdout[:start].rsplit("\n", 1)[-1]
             result.setdefault("failed", "FAILED" in status_line or "UNREACHABLE" in status_line)
         except ValueError:
@@ -314,7 +314,7 @@ class Ansible:
             argv += ["-e", json.dumps(extra_vars)]
         argv += args or []
         return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=self.env(extra_env))
+                              env=self.env(extra_env), check=False)
 
 
 def write_config(path: Path, config: Dict[str, Any]) -> Path:

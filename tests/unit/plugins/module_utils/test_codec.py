@@ -1,0 +1,81 @@
+"""Compression and age encryption round trips (plugins/module_utils/codec.py)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from ansible_collections.offsite.zfs.plugins.module_utils import codec
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+
+pyrage = pytest.importorskip("pyrage")
+DATA = (b"log line status=ok\n" * 5000) + os.urandom(70000) + bytes(30000)
+
+
+@pytest.mark.parametrize("algorithm", ["zstd", "gzip", "none"])
+def test_compression_round_trip_in_pieces(algorithm):
+    comp = codec.compressor(algorithm, level=3)
+    packed = b"".join(comp.compress(DATA[i:i + 4096]) for i in range(0, len(DATA), 4096)) + comp.flush()
+    if algorithm != "none":
+        assert len(packed) < len(DATA)
+    dec = codec.decompressor(algorithm)
+    unpacked = b"".join(dec.decompress(packed[i:i + 1000]) for i in range(0, len(packed), 1000))
+    assert unpacked == DATA
+
+
+def test_unknown_compression_is_refused():
+    with pytest.raises(OffsiteError, match="zstd, gzip or none"):
+        codec.compressor("lz4")
+    with pytest.raises(OffsiteError) as info:
+        codec.decompressor("lz4")
+    assert info.value.code == "bad_manifest"
+
+
+def test_age_stream_round_trip_with_recipients():
+    identity = pyrage.x25519.Identity.generate()
+    enc = codec.encryption_for_backup([str(identity.to_public())], None)
+    assert enc.kind == "recipients"
+    sealed = io.BytesIO()
+    codec.encrypt_stream(io.BytesIO(DATA), sealed, enc.recipients)
+    assert DATA[:64] not in sealed.getvalue()
+    out = io.BytesIO()
+    codec.decrypt_stream(io.BytesIO(sealed.getvalue()), out, codec.parse_identities(str(identity)))
+    assert out.getvalue() == DATA
+
+
+def test_seal_with_the_wrong_key_is_one_sentence():
+    right = pyrage.x25519.Identity.generate()
+    wrong = pyrage.x25519.Identity.generate()
+    sealed = codec.seal(b"secret", [right.to_public()])
+    assert codec.unseal(sealed, [right]) == b"secret"
+    with pytest.raises(OffsiteError) as info:
+        codec.unseal(sealed, [wrong])
+    assert info.value.code == "wrong_key"
+
+
+def test_passphrase_mode_reuses_its_wrapped_identity():
+    first = codec.encryption_for_backup([], "correct horse")
+    again = codec.encryption_for_backup([], "correct horse", first.wrapped_identity)
+    assert first.kind == "passphrase" and again.recipient_strings == first.recipient_strings
+    with pytest.raises(OffsiteError, match="passphrase does not open"):
+        codec.unwrap_identity(first.wrapped_identity, "wrong")
+
+
+def test_no_keys_at_all_is_refused():
+    with pytest.raises(OffsiteError) as info:
+        codec.encryption_for_backup([], None)
+    assert info.value.code == "no_keys"
+
+
+@pytest.mark.parametrize("text", ["age1notakey", "hello", "ssh-ed25519 AAAAbroken"])
+def test_bad_recipients_are_named(text):
+    with pytest.raises(OffsiteError) as info:
+        codec.parse_recipients([text])
+    assert info.value.code == "bad_recipient"
+
+
+def test_identity_file_without_keys_is_refused():
+    with pytest.raises(OffsiteError, match="no age secret key"):
+        codec.parse_identities("# just a comment\n", "the identity file /root/k")
