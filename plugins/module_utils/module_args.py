@@ -47,6 +47,13 @@ def settings_from_params(params: Dict[str, Any], dataset: str, single_provider: 
     config_path = params.get("config")
     required = bool(config_path) and config_path != DEFAULT_CONFIG
     config = load_file(config_path, required)
+    return settings_from_config(config, params, dataset, single_provider, passphrase)
+
+
+def settings_from_config(config: Dict[str, Any], params: Dict[str, Any], dataset: str, single_provider: bool = False,
+                         passphrase: Optional[str] = None) -> DatasetSettings:
+    """Resolve the settings of one dataset from an already loaded config: config < module parameters."""
+    config_path = params.get("config")
     providers = params.get("providers")
     if isinstance(providers, dict):
         for name, spec in providers.items():

@@ -1,0 +1,244 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: offsite_status
+short_description: Report what a host has offsite, how fresh and healthy it is, and what is running
+version_added: 1.0.0
+description:
+  - Lists every backup of every dataset on every provider (one C(rclone lsjson -R) and one manifest download
+    per provider, never a call per object), with the latest restorable snapshot, its age and chain length,
+    stored sizes, local snapshots not backed up yet, configured datasets without a backup, and the operations
+    running on the host now.
+  - Reports problems as machine-readable dicts (C(code), C(severity), C(dataset), C(provider), C(backup),
+    C(message)) and a C(health) of V(ok), V(warning) or V(critical) per dataset and for the host.
+  - Changes nothing (always C(changed=false)); usable in C(failed_when) and by monitoring, see
+    C(docs/monitoring.md).
+  - "Health rules. V(critical): no restorable backup on any provider; the newest restorable backup is older
+    than O(max_age) on every provider; a damaged chunk, bad MAC or broken chain in the chain of a provider's
+    newest backup; a provider that cannot be listed. V(warning): the same on some providers only, damage in
+    older backups, incomplete uploads that are not running, orphan objects, unreadable manifests, local
+    snapshots not backed up yet. An upload running now is only C(info)."
+author:
+  - offsite.zfs developers
+extends_documentation_fragment:
+  - offsite.zfs.common
+attributes:
+  check_mode:
+    support: full
+    description: Runs the same way in check mode; it never changes anything.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  datasets:
+    description:
+      - Report only these datasets (exact names). They count as expected, so one without a backup is a
+        C(no_backup) problem.
+      - By default every dataset of the config file's C(datasets) and every dataset found on the providers.
+    type: list
+    elements: str
+  verify:
+    description:
+      - V(none) lists only (the listing already shows missing and wrong-sized chunk objects).
+      - V(objects) is the same check, named for clarity; every chunk object exists with the manifest's size.
+      - V(digest) downloads every chunk object and checks its SHA-256 against the manifest; needs no key.
+      - V(decrypt) also opens each backup's key (checking the manifest MAC), decrypts and decompresses every
+        chunk and checks its keyed plaintext digest; needs O(identity), O(identity_file) or O(passphrase).
+        Nothing is received into ZFS.
+    type: str
+    choices: [none, objects, digest, decrypt]
+    default: none
+  max_age:
+    description:
+      - The freshness objective, like V(36h), V(1d), V(90m), V(2w). The newest restorable backup of a dataset
+        older than this is a C(stale) problem.
+      - Defaults to C(datasets[dataset].max_age) of the config file, else C(defaults.max_age), else no objective.
+    type: str
+  identity:
+    description:
+      - An age identity (C(AGE-SECRET-KEY-1...)) or SSH private key, for O(verify=decrypt). Never logged.
+    type: str
+  identity_file:
+    description:
+      - A file on the managed node holding age identities or an SSH private key, for O(verify=decrypt).
+    type: path
+  passphrase:
+    description:
+      - The passphrase of passphrase-mode backups, for O(verify=decrypt). Never logged.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: What does this host have offsite?
+  offsite.zfs.offsite_status:
+  register: offsite
+
+- name: Fail when any dataset is critical
+  offsite.zfs.offsite_status:
+    max_age: 36h
+  register: offsite
+  failed_when: offsite.health == 'critical'
+
+- name: Check another host's backups in the shared bucket, downloading every chunk
+  offsite.zfs.offsite_status:
+    namespace: nas1
+    verify: digest
+
+- name: Prove the latest backups decrypt (nothing is restored)
+  offsite.zfs.offsite_status:
+    datasets: [tank/data]
+    verify: decrypt
+    identity_file: /root/offsite.key
+  async: 7200
+  poll: 30
+
+- name: Write a Prometheus textfile-collector file
+  ansible.builtin.copy:
+    content: "{{ offsite | offsite.zfs.to_prometheus }}"
+    dest: /var/lib/node_exporter/textfile/offsite.prom
+    mode: "0644"
+"""
+
+RETURN = r"""
+health:
+  description: The host's health, V(ok), V(warning) or V(critical) (the worst of its datasets and host problems).
+  returned: always
+  type: str
+  sample: warning
+namespace:
+  description: The namespace reported.
+  returned: always
+  type: str
+  sample: nas1
+verify:
+  description: The verify level used.
+  returned: always
+  type: str
+  sample: none
+generated:
+  description: When the report was made (UTC, ISO 8601).
+  returned: always
+  type: str
+  sample: "2026-11-22T03:00:00Z"
+datasets:
+  description:
+    - Per dataset, C(health), C(problems), C(latest) (the newest restorable snapshot on any provider, with
+      C(snapshot), C(guid), C(created), C(age_seconds), C(chain_length), C(provider)), C(age_seconds),
+      C(chain_length), C(stored_bytes), C(backup_count), C(configured), C(local) (whether it exists on this
+      host), C(max_age_seconds), C(not_backed_up) (per provider, local snapshots newer than the newest backed-up
+      one) and C(providers).
+    - C(providers) maps each provider to C(backups) (each with C(backup_id), C(snapshot), C(guid), C(kind),
+      C(base), C(created), C(stream_bytes), C(stored_bytes), C(chunks), C(complete), C(intact), C(restorable),
+      C(chain_length), C(objects), C(listed_bytes), C(last_upload), C(verified)), C(latest), C(chain_length),
+      C(stored_bytes), C(fresh) and C(not_backed_up).
+  returned: always
+  type: dict
+  sample:
+    tank/data:
+      health: ok
+      age_seconds: 3600.0
+      chain_length: 3
+      latest: {snapshot: daily-20261121, provider: b2, chain_length: 3, age_seconds: 3600.0}
+problems:
+  description:
+    - Every problem, each with C(code), C(severity) (V(info), V(warning), V(critical)), C(dataset), C(provider),
+      C(backup), C(message) and details such as C(age_seconds), C(objects), C(count), C(chunk).
+    - Codes C(no_backup), C(stale), C(incomplete_upload), C(chunk_missing), C(size_mismatch), C(digest_mismatch),
+      C(decrypt_failed), C(mac_mismatch), C(download_failed), C(broken_chain), C(orphan_object), C(bad_manifest),
+      C(not_backed_up), C(provider_failed).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - code: incomplete_upload
+      severity: warning
+      dataset: tank/data
+      provider: b2
+      backup: daily-20261121+00d2c3f1a0b4c5d6+from+daily-20261120
+      age_seconds: 7200.0
+      message: The upload of tank/data@daily-20261121 to b2 stopped before its manifest was written.
+host_problems:
+  description: Problems that belong to no dataset (a provider that cannot be listed, stray objects).
+  returned: always
+  type: list
+  elements: dict
+providers:
+  description: Per provider, C(listed), C(stored_bytes), C(objects) and C(backups) below the namespace.
+  returned: always
+  type: dict
+  sample: {b2: {listed: true, stored_bytes: 123456789, objects: 310, backups: 12}}
+running:
+  description:
+    - Operations running on the host now, from their locks and progress state, each with C(operation),
+      C(dataset), C(provider), C(chunk), C(chunks_estimated), C(bytes), C(bytes_estimated),
+      C(rate_bytes_per_second), C(started), C(pid), C(log_file) and a C(message).
+  returned: always
+  type: list
+  elements: dict
+summary:
+  description: Counts for dashboards, C(datasets), C(datasets_by_health), C(backups), C(stored_bytes), C(problems),
+    C(problems_by_severity), C(problems_by_code), C(running).
+  returned: always
+  type: dict
+msg:
+  description: One line, the most severe problem first.
+  returned: always
+  type: str
+  sample: "nas1: 4 datasets ok, 37 backups, 12.5 GiB stored"
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS
+from ansible_collections.offsite.zfs.plugins.module_utils.policy import DEFAULT_CONFIG, load_file
+
+try:
+    from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
+    from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+    from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
+    IMPORT_ERROR = None
+except ImportError:  # pragma: no cover
+    IMPORT_ERROR = traceback.format_exc()
+    HAS_PYRAGE = False
+    PYRAGE_IMPORT_ERROR = None
+
+
+def main() -> None:
+    argument_spec = dict(
+        datasets=dict(type="list", elements="str"),
+        verify=dict(type="str", default="none", choices=["none", "objects", "digest", "decrypt"]),
+        max_age=dict(type="str"),
+        identity=dict(type="str", no_log=True),
+        identity_file=dict(type="path"),
+        passphrase=dict(type="str", no_log=True),
+    )
+    argument_spec.update(COMMON_ARGS)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if IMPORT_ERROR:
+        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
+    params = module.params
+    try:
+        keys = None
+        if params["verify"] == "decrypt":
+            if not HAS_PYRAGE:
+                module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
+            keys = load_keys(params["identity"], params["identity_file"], params["passphrase"])
+        config_path = params["config"]
+        config = load_file(config_path, bool(config_path) and config_path != DEFAULT_CONFIG)
+        result = run_status(config, params, keys=keys)
+    except OffsiteError as exc:
+        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
