@@ -296,8 +296,8 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                 reason = _receive_error(proc, err_thread, err_box)
                 if "modified" in reason:
                     reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
-                raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s" % (
-                    target, record.index, label, reason), "receive_failed")
+                raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
+                    target, record.index, label, reason, _receive_advice(reason, target)), "receive_failed")
             except OffsiteError:
                 raise
             except Exception as exc:
@@ -322,7 +322,8 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
             reason = message[0] if message else "exit %d" % rc
             if "modified" in reason:
                 reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
-            raise OffsiteError("zfs receive of %s into %s failed: %s" % (label, target, reason), "receive_failed")
+            raise OffsiteError("zfs receive of %s into %s failed: %s%s" % (
+                label, target, reason, _receive_advice(reason, target)), "receive_failed")
         ok = True
     finally:
         if fetcher is not None:
@@ -338,6 +339,14 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
             _abort_receive(proc)
     return {"backup_id": manifest.backup_id, "snapshot": manifest.snapshot.name, "kind": manifest.kind,
             "chunks": len(manifest.chunks), "bytes": done}
+
+
+def _receive_advice(reason: str, target: str) -> str:
+    """What to do after a failed receive, ending the sentence."""
+    if "space" in reason or "quota" in reason:
+        pool = target.split("/", 1)[0]
+        return "; free space in pool %s or raise the quota above %s, then run the restore again." % (pool, target)
+    return "." if not reason.rstrip().endswith(".") else ""
 
 
 def _receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes]) -> str:
