@@ -34,14 +34,14 @@ def _uploads(wrapper: Wrapper) -> list:
 
 
 def test_every_third_upload_fails_and_the_backup_completes(lab):
-    ds = _source(lab, 101)
+    ds = _source(lab, 101, 640 << 10)
     wrapper = _wrap(lab, [Rule(verbs=UPLOAD_VERBS, every=3, action="fail")])
     result = lab.backup(ds, "s1", parallel_uploads=2)
     entry = result["providers"]["local"]
     assert entry["status"] == "uploaded", entry
     uploads = _uploads(wrapper)
     failed = [c for c in uploads if c["fault"]]
-    assert len(failed) == len(uploads) // 3 and len(failed) >= 5
+    assert len(failed) == len(uploads) // 3 and len(failed) >= 3
     assert len(entry["retries"]) == len(failed), "every failure was retried with backoff"
     assert all("retry 1 in" in line for line in entry["retries"])
     lab.restore(ds, "s1", target=lab.pool.name + "/copy")
@@ -64,11 +64,11 @@ def test_exponential_backoff_between_repeated_failures(lab):
 
 @pytest.mark.parametrize("spool", [True, False], ids=["spool", "streaming"])
 def test_connection_reset_mid_chunk_is_retried(lab, spool):
-    ds = _source(lab, 103)
+    ds = _source(lab, 103, 640 << 10)
     wrapper = _wrap(lab, [Rule(verbs=UPLOAD_VERBS, every=4, action="reset", bytes=20000)])
     entry = lab.backup(ds, "s1", spool=spool)["providers"]["local"]
     assert entry["status"] in ("uploaded", "resumed"), entry
-    assert len(wrapper.faults()) >= 3, "resets were injected"
+    assert len(wrapper.faults()) >= 2, "resets were injected"
     assert entry["retries"], "the resets were retried"
     # The partial objects the resets left were overwritten: the manifest's sizes match.
     target = lab.pool.name + "/copy"
@@ -77,9 +77,9 @@ def test_connection_reset_mid_chunk_is_retried(lab, spool):
 
 
 def test_slow_remote_completes(lab):
-    ds = _source(lab, 104, 512 << 10)
+    ds = _source(lab, 104, 384 << 10)
     wrapper = _wrap(lab, [Rule(verbs=UPLOAD_VERBS + ["lsjson", "copy", "cat"], every=1, action="slow",
-                               delay=0.15)])
+                               delay=0.1)])
     entry = lab.backup(ds, "s1", spool=False)["providers"]["local"]
     assert entry["status"] == "uploaded"
     assert len(wrapper.faults()) == len(wrapper.calls()) > entry["chunks"]
@@ -89,7 +89,7 @@ def test_slow_remote_completes(lab):
 
 
 def test_remote_failing_for_good_fails_that_provider_and_stays_resumable(lab):
-    ds = _source(lab, 105)
+    ds = _source(lab, 105, 768 << 10)
     flaky = lab.add_local("flaky", retries=2, parallel_uploads=1)
     wrapper = _wrap(lab, [Rule(verbs=UPLOAD_VERBS, match=str(flaky), after=5, every=1, action="fail")])
     result = lab.backup(ds, "s1", providers="all")
