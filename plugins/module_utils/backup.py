@@ -13,7 +13,6 @@ import math
 import os
 import secrets
 import socket
-import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +33,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
     private_dir,
+    run_temp_dir,
     validate_snapshot,
     write_private_file,
 )
@@ -277,7 +277,8 @@ class ProviderRun:
         status = "resumed" if resumed else "uploaded"
         msg = "uploaded %s %s backup of %s@%s%s to %s: %d chunks, %s stored" % (
             "an" if manifest.kind == "incremental" else "a", manifest.kind, settings.dataset, self.snapshot.name,
-            " from %s" % base.name if base else "", self.store.name, len(manifest_chunks), human_bytes(manifest.stored_bytes))
+            " from %s" % base.name if base else "", self.store.name, len(manifest_chunks),
+            human_bytes(manifest.stored_bytes))
         if resumed:
             msg += " (%d chunks reused from the interrupted run)" % resumed
         if notes:
@@ -317,7 +318,7 @@ class ProviderRun:
         spool_dir = None
         if settings.spool:
             private_dir(settings.spool_dir)
-            spool_dir = tempfile.mkdtemp(prefix="backup-", dir=settings.spool_dir)
+            spool_dir = run_temp_dir(settings.spool_dir, "backup")
         done_bytes = 0
         ok = False
 

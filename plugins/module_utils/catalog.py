@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, private_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, run_temp_dir
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest, parse
 from ansible_collections.offsite.zfs.plugins.module_utils.store import RemoteObject, Store
 
@@ -141,8 +141,8 @@ def list_backups(store: Store, namespace: str, dataset: Optional[str] = None, wo
 
 def _load_manifests(store: Store, prefix: str, listing: Listing, dataset: Optional[str], max_depth: Optional[int],
                     work_dir: Optional[str]) -> None:
-    base = private_dir(work_dir) if work_dir else None
-    tmp = tempfile.mkdtemp(prefix="offsite-manifests-", dir=base)
+    tmp = run_temp_dir(work_dir, "offsite-manifests") if work_dir else tempfile.mkdtemp(
+        prefix="offsite-manifests-%d-" % os.getpid())
     try:
         store.fetch(prefix, tmp, [MANIFEST], max_depth=max_depth)
         for (ds, backup_id), backup in listing.backups.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from typing import Any, Optional
 
@@ -47,13 +48,15 @@ def validate_dataset(name: Any) -> str:
     if not isinstance(name, str) or not name:
         raise OffsiteError("The dataset name is empty; give a name like tank/data.", "bad_name")
     if len(name) > MAX_NAME:
-        raise OffsiteError("The dataset name %s is longer than %d characters." % (_describe(name), MAX_NAME), "bad_name")
+        raise OffsiteError("The dataset name %s is longer than %d characters." % (_describe(name), MAX_NAME),
+                           "bad_name")
     if not _DATASET_RE.match(name) or any(part in (".", "..") for part in name.split("/")) or "@" in name:
         raise OffsiteError(
             "The dataset name %s is not valid: use letters, digits and _ . : - in components "
             "separated by /, not starting with - or ." % _describe(name), "bad_name")
     if any(part.startswith(".") for part in name.split("/")):
-        raise OffsiteError("The dataset name %s is not valid: a component may not start with a dot." % _describe(name), "bad_name")
+        raise OffsiteError("The dataset name %s is not valid: a component may not start with a dot."
+                           % _describe(name), "bad_name")
     return name
 
 
@@ -176,3 +179,34 @@ def write_private_file(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+_RUN_DIR = re.compile(r"^(backup|restore|offsite-manifests|verify)-([0-9]+)-")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_temp_dir(parent: str, kind: str) -> str:
+    """A fresh 0700 directory for one run's temp files, named with the PID.
+
+    Directories left by runs that died (kill -9, reboot) are removed first, so temp space
+    stays within its bound across interruptions.
+    """
+    private_dir(parent)
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        names = []
+    for name in names:
+        match = _RUN_DIR.match(name)
+        if match and not _pid_alive(int(match.group(2))):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix="%s-%d-" % (kind, os.getpid()), dir=parent)

@@ -159,7 +159,8 @@ def parse(raw: bytes, where: str = "manifest") -> Manifest:
             if not isinstance(item, dict):
                 raise ValueError("%s is not an object" % where_chunk)
             record = ChunkRecord(_need(item, "index", int, where_chunk), _need(item, "object", str, where_chunk),
-                                 _need(item, "plain_bytes", int, where_chunk), _need(item, "plain_mac", str, where_chunk),
+                                 _need(item, "plain_bytes", int, where_chunk),
+                                 _need(item, "plain_mac", str, where_chunk),
                                  _need(item, "stored_bytes", int, where_chunk),
                                  _need(item, "stored_sha256", str, where_chunk))
             if record.index != position:

@@ -241,7 +241,7 @@ def resolve(config: Dict[str, Any], dataset: str, params: Dict[str, Any], source
     settings = merged(config, dataset)
     if selected_value is None:
         selected_value = settings.get("providers")
-    for name, provider in providers.items():
+    for provider in providers.values():
         if params.get("parallel_uploads"):
             provider.parallel_uploads = int(params["parallel_uploads"])
     namespace = params.get("namespace") or config.get("namespace") or default_namespace()

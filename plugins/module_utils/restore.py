@@ -15,7 +15,6 @@ import hashlib
 import io
 import os
 import queue
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SI
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
-    private_dir,
+    run_temp_dir,
     validate_dataset,
     validate_snapshot,
 )
@@ -132,28 +131,76 @@ def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Opt
 
 # -- moving bytes ------------------------------------------------------------------------------
 class _ReceiveSink(io.RawIOBase):
-    """Decrypted bytes -> decompress -> MAC -> zfs receive's stdin."""
+    """Decrypted bytes -> decompress -> MAC -> zfs receive's stdin.
 
-    def __init__(self, pipe: Any, decompressor: Any, mac: Any) -> None:
+    The decryptor (pyrage, which holds the GIL) writes in the calling thread; a worker
+    thread decompresses, MACs and writes to the pipe (all release the GIL), so the two
+    overlap. At most `depth` decrypted pieces (64 KiB each) wait between them. Call
+    finish() after the decryptor returns: it waits for the worker and raises its error.
+    """
+
+    def __init__(self, pipe: Any, decompressor: Any, mac: Any, depth: int = 16) -> None:
         super().__init__()
         self._pipe = pipe
         self._decompressor = decompressor
         self._mac = mac
         self.plain_bytes = 0
+        self._queue: "queue.Queue[Optional[bytes]]" = queue.Queue(maxsize=depth)
+        self._error: Optional[BaseException] = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="offsite-receive", daemon=True)
+        self._thread.start()
 
     def writable(self) -> bool:
         return True
 
+    def _work(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._queue.get()
+                if data is None:
+                    return
+                plain = self._decompressor.decompress(data)
+                if plain:
+                    self._mac.update(plain)
+                    self.plain_bytes += len(plain)
+                    view = memoryview(plain)
+                    while len(view):
+                        written = self._pipe.write(view)
+                        view = view[written:] if written is not None else view[len(view):]
+        except BaseException as exc:  # raised in the writing thread
+            self._error = exc
+
+    def _put(self, item: Optional[bytes]) -> None:
+        while True:
+            if self._error is not None:
+                raise self._error
+            if not self._thread.is_alive():
+                return
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
     def write(self, data: Any) -> int:
-        plain = self._decompressor.decompress(bytes(data))
-        if plain:
-            self._mac.update(plain)
-            self.plain_bytes += len(plain)
-            view = memoryview(plain)
-            while len(view):
-                written = self._pipe.write(view)
-                view = view[written:] if written is not None else view[len(view):]
+        self._put(bytes(data))
         return len(data)
+
+    def finish(self) -> None:
+        """Wait until every byte written has reached the pipe; raise what the worker hit."""
+        self._put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        """Stop the worker without waiting for the pipe (the receive is being abandoned)."""
+        self._stop.set()
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
 
 
 class ChunkFetcher:
@@ -277,7 +324,7 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
     done = 0
     try:
         if spool_dir:
-            tmp = tempfile.mkdtemp(prefix="restore-", dir=private_dir(spool_dir))
+            tmp = run_temp_dir(spool_dir, "restore")
             fetcher = ChunkFetcher(store, bdir, manifest.chunks, tmp, label)
         for record in manifest.chunks:
             mac = chunk_mac(key, manifest.backup_id, record.index)
@@ -292,15 +339,19 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                         os.unlink(path)
                 else:
                     _stream_chunk(store, bdir, record, sink, identities, label)
+                sink.finish()
             except (BrokenPipeError, ConnectionResetError):
+                sink.abort()
                 reason = _receive_error(proc, err_thread, err_box)
                 if "modified" in reason:
                     reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
                 raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
                     target, record.index, label, reason, _receive_advice(reason, target)), "receive_failed")
             except OffsiteError:
+                sink.abort()
                 raise
             except Exception as exc:
+                sink.abort()
                 raise OffsiteError("Chunk %d (%s) of %s on %s failed age authentication or decompression (%s): it "
                                    "is damaged, or was not encrypted for this key." % (
                                        record.index, record.object, label, store.name, exc), "chunk_corrupt")

@@ -60,8 +60,8 @@ class Store:
 
     def __init__(self, provider: Provider, sleep: Callable[[float], None] = time.sleep) -> None:
         if provider.remote.startswith("-") or "\n" in provider.remote or not provider.remote.strip():
-            raise OffsiteError("The remote %r of provider %s is not a valid rclone path." % (provider.remote, provider.name),
-                               "bad_value")
+            raise OffsiteError("The remote %r of provider %s is not a valid rclone path."
+                               % (provider.remote, provider.name), "bad_value")
         self.provider = provider
         self.sleep = sleep
         self.retry_log: List[str] = []

@@ -254,7 +254,8 @@ class Zfs:
                     raise OffsiteError("This host's zfs send has no -%s, so send option %s cannot be used; set it to "
                                        "auto or false." % (letter, option), "unsupported")
                 flags.append("-" + letter)
-            elif wanted == "auto" and option in ("compressed", "large_blocks", "embedded") and letter in caps.send_flags:
+            elif (wanted == "auto" and option in ("compressed", "large_blocks", "embedded")
+                  and letter in caps.send_flags):
                 flags.append("-" + letter)
         return SendPlan(snapshot, base, flags)
 

@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import harness
 import pytest
 
-import harness
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 
 
