@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
@@ -38,6 +39,9 @@ SettingsFor = Callable[[str], DatasetSettings]
 # Properties that exist only on file systems: never set on a restored volume.
 FILESYSTEM_ONLY = ("mountpoint", "canmount", "sharenfs", "sharesmb", "atime", "exec", "setuid", "devices",
                    "readonly", "snapdir", "aclinherit", "aclmode", "xattr", "recordsize")
+
+
+_PROPERTY = re.compile(r"^[a-z][a-z0-9_.:-]{0,255}$")
 
 
 # -- selection ---------------------------------------------------------------------------------------
@@ -66,6 +70,19 @@ def is_excluded(dataset: str, root: str, patterns: Sequence[str]) -> bool:
         if any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(full, p) for p in patterns):
             return True
     return False
+
+
+def validate_properties(properties: Optional[Dict[str, Any]]) -> Dict[str, str]:
+    """Properties to set on restored datasets: ZFS property names, one-line values."""
+    result = {}
+    for key, value in (properties or {}).items():
+        key = str(key)
+        text = str(value)
+        if not _PROPERTY.match(key) or "\n" in text or "\0" in text or not text:
+            raise OffsiteError(f"The property {key}={text!r} cannot be set on restored datasets: use a ZFS property "
+                               f"name and a one-line value.", "bad_value")
+        result[key] = text
+    return result
 
 
 def is_below(dataset: str, root: str) -> bool:
@@ -184,7 +201,7 @@ def _newest(manifests: Sequence[Manifest]) -> Manifest:
     return max(manifests, key=lambda m: (m.snapshot.creation, m.snapshot.createtxg))
 
 
-def _mount(zfs: Zfs, name: str) -> Optional[str]:
+def mount_restored(zfs: Zfs, name: str) -> Optional[str]:
     """Mount a restored file system when it can be; the reason when it cannot."""
     try:
         if zfs.get(name, "mounted") == "yes" or zfs.get(name, "canmount") != "on":
@@ -275,7 +292,7 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
                                     force=force, check_mode=check_mode, zfs=zfs, stores=store_map,
                                     properties=props or None)
                 if not check_mode and kind != "volume":
-                    problem = _mount(zfs, dest)
+                    problem = mount_restored(zfs, dest)
                     if problem:
                         entry["mount_error"] = problem
         except OffsiteError as exc:

@@ -78,6 +78,24 @@ options:
     description:
       - Chunk uploads in flight at once per provider (spool mode only).
     type: int
+  recursive:
+    description:
+      - Back up the dataset (or the whole pool) and every descendant file system and volume. One recursive
+        snapshot (C(zfs snapshot -r)) is the one point in time for the whole tree; each descendant is its own
+        backup chain with its own base selection, so a child created later starts with a full backup and a
+        child destroyed locally keeps its remote backups.
+      - Properties travel with the tree (C(zfs send -p)) where this ZFS supports it, unless O(send_options)
+        sets C(properties).
+      - Defaults to the config file's C(recursive) for the dataset, else V(false).
+    type: bool
+  exclude:
+    description:
+      - With O(recursive), descendants not to back up, as names or shell patterns (C(fnmatch)), relative to
+        O(dataset) (C(cache), C(*/tmp)) or absolute (C(tank/cache)). Excluding a dataset excludes everything
+        below it.
+      - Defaults to the config file's C(exclude) for the dataset.
+    type: list
+    elements: str
   send_options:
     description:
       - C(zfs send) options, each V(true), V(false) or V(auto) (use when this ZFS supports it).
@@ -111,6 +129,14 @@ EXAMPLES = r"""
     recipients: ["age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"]
     providers:
       mirror: {remote: /srv/offsite-mirror}
+
+- name: Back up a whole pool, one recursive snapshot, without the cache datasets
+  offsite.zfs.offsite_backup:
+    dataset: tank
+    snapshot: "nightly-{{ ansible_date_time.date }}"
+    create: true
+    recursive: true
+    exclude: [cache, "*/tmp"]
 
 - name: Plan only
   offsite.zfs.offsite_backup:
@@ -194,6 +220,28 @@ spool_bound_bytes:
   returned: always
   type: int
   sample: 805306368
+datasets:
+  description: With O(recursive), the result of every dataset of the tree (each like a non-recursive result).
+  returned: when recursive
+  type: dict
+  sample: {"tank/home": {"changed": true, "providers": {"b2": {"status": "uploaded", "kind": "incremental"}}}}
+failed_datasets:
+  description: With O(recursive), the datasets whose backup failed on some provider.
+  returned: when recursive
+  type: list
+  elements: str
+  sample: []
+excluded:
+  description: With O(recursive), the descendants left out by O(exclude).
+  returned: when recursive
+  type: list
+  elements: str
+  sample: [tank/cache]
+skipped:
+  description: With O(recursive), descendants without the snapshot (created after it), and why.
+  returned: when recursive
+  type: dict
+  sample: {"tank/new": "tank/new has no snapshot nightly-2026-11-21 (it was created after that recursive snapshot)"}
 msg:
   description: A one-line summary.
   returned: always
@@ -215,6 +263,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
 try:
     from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
     from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
+    from ansible_collections.offsite.zfs.plugins.module_utils.tree import run_tree_backup
     IMPORT_ERROR = None
 except ImportError:  # pragma: no cover
     IMPORT_ERROR = traceback.format_exc()
@@ -229,6 +278,8 @@ def main() -> None:
         create=dict(type="bool", default=False),
         full=dict(type="bool", default=False),
         passphrase=dict(type="str", no_log=True),
+        recursive=dict(type="bool"),
+        exclude=dict(type="list", elements="str"),
     )
     argument_spec.update(COMMON_ARGS)
     argument_spec.update(BACKUP_TUNING_ARGS)
@@ -245,11 +296,20 @@ def main() -> None:
             raise OffsiteError("dataset names snapshot %s but snapshot says %s; give one." % (
                 spec_snapshot, params["snapshot"]), "bad_value")
         settings = settings_from_params(params, dataset, passphrase=params["passphrase"])
-        result = run_backup(settings, snapshot=snapshot, create=params["create"], full=params["full"],
-                            check_mode=module.check_mode)
+        recursive = params["recursive"]
+        if recursive is None:
+            recursive = bool(settings.policy.get("recursive", False))
+        if recursive:
+            exclude = params["exclude"] if params["exclude"] is not None else settings.policy.get("exclude") or []
+            result = run_tree_backup(lambda name: settings_from_params(params, name, passphrase=params["passphrase"]),
+                                     dataset, snapshot=snapshot, create=params["create"], full=params["full"],
+                                     exclude=exclude, check_mode=module.check_mode)
+        else:
+            result = run_backup(settings, snapshot=snapshot, create=params["create"], full=params["full"],
+                                check_mode=module.check_mode)
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
-    if result.get("failed_providers"):
+    if result.get("failed_providers") or result.get("failed_datasets"):
         module.fail_json(**result)
     module.exit_json(**result)
 

@@ -66,6 +66,42 @@ options:
     description:
       - The passphrase of backups made in passphrase mode. Never logged, never written to disk.
     type: str
+  recursive:
+    description:
+      - Restore the dataset (or the whole pool) and every descendant that has backups, parents before children,
+        all to the same snapshot (O(snapshot), else the latest backed-up snapshot of O(dataset)), each into
+        O(target) plus its path below O(dataset).
+      - Every dataset is restored atomically; one that fails is named in RV(failed_datasets) and absent, the
+        datasets below it are skipped, the others are complete.
+    type: bool
+    default: false
+  exclude:
+    description:
+      - With O(recursive), descendants not to restore, as names or shell patterns, relative to O(dataset) or
+        absolute. Excluding a dataset excludes everything below it.
+    type: list
+    elements: str
+  mountpoint:
+    description:
+      - The mountpoint of the restored dataset (the root of the tree with O(recursive); its descendants
+        inherit below it), so a restored copy does not mount over the live one. An absolute path, V(none) or
+        V(legacy).
+      - With O(recursive) and a O(target) other than O(dataset), the default is to inherit from the target's
+        parent (the stream's own mountpoint, sent with C(zfs send -p), is replaced); V(received) keeps it.
+    type: str
+  properties:
+    description:
+      - ZFS properties to set on every restored file system, after every received backup.
+    type: dict
+  legacy:
+    description:
+      - Restore a backup made by the old C(offsite) bash tool, found in its own layout at the provider's
+        remote root (C(<dataset with / as _>/full-<snapshot>-x000.zfs.gz.age) and the later
+        C(<dataset_>/<dataset_>:<snapshot>-s000-b0.zfs.gz.age) shards). See C(docs/legacy.md).
+      - When not set, legacy backups are used only when the provider has no native backup of the dataset.
+      - Legacy backups have no manifest and no digests; age authentication of every piece, piece continuity
+        and the stream checksum ZFS checks on receive are the only integrity checks.
+    type: bool
   force:
     description:
       - Allow receiving over a target that exists but does not continue the chain (C(zfs receive -F)).
@@ -93,6 +129,23 @@ EXAMPLES = r"""
     dataset: tank/data
     namespace: nas1
     provider: b2
+    identity_file: /root/offsite.key
+
+- name: Restore a whole pool's tree under a new root, mounted away from the live one
+  offsite.zfs.offsite_restore:
+    dataset: tank
+    recursive: true
+    target: tank/restored
+    mountpoint: /mnt/restored
+    identity_file: /root/offsite.key
+
+- name: Restore a backup made by the old offsite bash tool (its remote root as the provider)
+  offsite.zfs.offsite_restore:
+    dataset: tank/data@daily-20261101
+    target: tank/data-old
+    legacy: true
+    providers:
+      old: {remote: "b2:acme-backups/offsite"}
     identity_file: /root/offsite.key
 
 - name: Show what a restore would do
@@ -168,6 +221,27 @@ log_file:
   returned: success, not in check mode
   type: str
   sample: /var/log/offsite/restore-tank_data-recovered-20261121T030000Z-1234.log
+datasets:
+  description: With O(recursive), the result of every dataset of the tree (each like a non-recursive result).
+  returned: when recursive
+  type: dict
+  sample: {"tank/home": {"changed": true, "target": "tank/restored/home", "snapshot": "nightly-47"}}
+failed_datasets:
+  description: With O(recursive), the datasets that could not be restored.
+  returned: when recursive
+  type: list
+  elements: str
+  sample: []
+skipped:
+  description: With O(recursive), datasets not restored and why (no backup of the snapshot, or a parent failed).
+  returned: when recursive
+  type: dict
+  sample: {"tank/new": "tank/new has no backup of snapshot nightly-47"}
+legacy:
+  description: True when a backup of the old tool was restored.
+  returned: when a legacy backup was restored
+  type: bool
+  sample: true
 msg:
   description: A one-line summary, or the one-sentence reason for a failure.
   returned: always
@@ -188,7 +262,14 @@ from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COM
 
 try:
     from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
-    from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore
+    from ansible_collections.offsite.zfs.plugins.module_utils.legacy import restore_any
+    from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+    from ansible_collections.offsite.zfs.plugins.module_utils.tree import (
+        mount_restored,
+        run_tree_restore,
+        validate_properties,
+    )
+    from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
     IMPORT_ERROR = None
 except ImportError:  # pragma: no cover
     IMPORT_ERROR = traceback.format_exc()
@@ -206,6 +287,11 @@ def main() -> None:
         identity_file=dict(type="path"),
         passphrase=dict(type="str", no_log=True),
         force=dict(type="bool", default=False),
+        recursive=dict(type="bool", default=False),
+        exclude=dict(type="list", elements="str"),
+        mountpoint=dict(type="str"),
+        properties=dict(type="dict"),
+        legacy=dict(type="bool"),
     )
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -229,10 +315,30 @@ def main() -> None:
             keys = load_keys(params["identity"], params["identity_file"], params["passphrase"])
             if not keys.identities and not keys.passphrase:
                 raise OffsiteError("Restoring needs a key: pass identity, identity_file or passphrase.", "no_keys")
-        result = run_restore(settings, snapshot=snapshot, target=params["target"], provider=provider, keys=keys,
-                             force=params["force"], check_mode=module.check_mode)
+        properties = validate_properties(params["properties"])
+        if params["recursive"]:
+            if params["legacy"]:
+                raise OffsiteError("Legacy backups of the old tool are restored one dataset at a time; set "
+                                   "recursive=false.", "bad_value")
+            result = run_tree_restore(lambda name: settings_from_params(params, name, single_provider=True), dataset,
+                                      snapshot=snapshot, target=params["target"], provider=provider, keys=keys,
+                                      force=params["force"], check_mode=module.check_mode,
+                                      exclude=params["exclude"], mountpoint=params["mountpoint"],
+                                      properties=properties)
+        else:
+            if params["mountpoint"]:
+                properties["mountpoint"] = validate_properties({"mountpoint": params["mountpoint"]})["mountpoint"]
+            result = restore_any(settings, legacy=params["legacy"], snapshot=snapshot, target=params["target"],
+                                 provider=provider, keys=keys, force=params["force"], check_mode=module.check_mode,
+                                 properties=properties or None)
+            if properties and result.get("changed") and not module.check_mode:
+                problem = mount_restored(Zfs(settings.zfs), result["target"])
+                if problem:
+                    result["mount_error"] = problem
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
+    if result.get("failed_datasets"):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 
