@@ -1,0 +1,409 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Prune: apply `keep` to each provider's backups, chain-aware; remove abandoned uploads; local snapshots.
+
+The decisions are pure functions over backup metadata (`plan`, `plan_local`), so they are
+property-tested; `prune_dataset` applies them to real providers and a real pool.
+
+Rules (restic-style): the newest restorable snapshot is always kept (it is the base of the next
+incremental); `last: N` keeps the N newest; `hourly/daily/weekly/monthly/yearly: N` keep the newest
+snapshot of each of the N most recent hours/days/ISO weeks/months/years (UTC) that have one. A kept
+snapshot keeps the whole chain that restores it, so no kept backup ever loses its base. Without any
+keep rule nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, parse_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Zfs
+
+RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+DEFAULT_INCOMPLETE_AFTER = "2d"
+DEFAULT_PREFIX = "offsite"
+_PERIODS = {
+    "hourly": "%Y-%m-%dT%H",
+    "daily": "%Y-%m-%d",
+    "weekly": "%G-W%V",
+    "monthly": "%Y-%m",
+    "yearly": "%Y",
+}
+
+
+@dataclass
+class Item:
+    """One complete backup on one provider, as far as pruning cares."""
+
+    backup_id: str
+    guid: str
+    snapshot: str
+    created: int
+    txg: int
+    kind: str = "full"
+    base_guid: Optional[str] = None
+    intact: bool = True
+
+
+@dataclass
+class Decision:
+    keep: Dict[str, List[str]] = field(default_factory=dict)  # backup_id -> reasons
+    delete: Dict[str, str] = field(default_factory=dict)  # backup_id -> reason
+    damaged: Dict[str, str] = field(default_factory=dict)  # backup_id -> why it is left alone
+
+
+def rules_of(keep: Optional[Dict[str, Any]]) -> Dict[str, int]:
+    """The keep rules that select something, in a fixed order."""
+    keep = keep or {}
+    return {rule: int(keep[rule]) for rule in RULES if isinstance(keep.get(rule), int) and keep[rule] > 0}
+
+
+def describe_rules(rules: Dict[str, int]) -> str:
+    return ", ".join("%s %d" % (rule, count) for rule, count in rules.items()) or "no rules"
+
+
+def chains(items: Sequence[Item]) -> Dict[str, List[Item]]:
+    """guid -> the shortest chain [full, incr, ...] of intact items restoring that snapshot (restorable only)."""
+    by_guid: Dict[str, List[Item]] = {}
+    for item in items:
+        if item.intact:
+            by_guid.setdefault(item.guid, []).append(item)
+    memo: Dict[str, Optional[List[Item]]] = {}
+
+    def walk(target: str) -> Optional[List[Item]]:
+        if target in memo:
+            return memo[target]
+        memo[target] = None  # cycle guard
+        best: Optional[List[Item]] = None
+        for item in sorted(by_guid.get(target, []), key=lambda i: i.backup_id):
+            if item.kind == "full":
+                candidate: Optional[List[Item]] = [item]
+            else:
+                parent = walk(item.base_guid) if item.base_guid else None
+                candidate = parent + [item] if parent else None
+            if candidate and (best is None or len(candidate) < len(best)):
+                best = candidate
+        memo[target] = best
+        return best
+
+    found = {}
+    for guid in by_guid:
+        chain = walk(guid)
+        if chain:
+            found[guid] = chain
+    return found
+
+
+def chain_of(items: Sequence[Item], guid: str) -> Optional[List[Item]]:
+    """The shortest chain [full, incr, ...] of intact items restoring the snapshot with this guid."""
+    return chains(items).get(guid)
+
+
+def _newest_first(entries: Sequence[Tuple[str, int, int]]) -> List[Tuple[str, int, int]]:
+    """(key, created, txg) newest first."""
+    return sorted(entries, key=lambda e: (e[1], e[2], e[0]), reverse=True)
+
+
+def select(entries: Sequence[Tuple[str, int, int]], rules: Dict[str, int]) -> Dict[str, List[str]]:
+    """Which keys (snapshots) the rules keep, with the reasons. entries: (key, created epoch, txg)."""
+    ordered = _newest_first(entries)
+    chosen: Dict[str, List[str]] = {}
+    if not ordered:
+        return chosen
+    chosen.setdefault(ordered[0][0], []).append("newest")
+    for position, (key, _, _) in enumerate(ordered[:rules.get("last", 0)]):
+        chosen.setdefault(key, []).append("last %d (#%d)" % (rules["last"], position + 1))
+    for rule, fmt in _PERIODS.items():
+        wanted = rules.get(rule, 0)
+        seen: List[str] = []
+        for key, created, _ in ordered:
+            if len(seen) >= wanted:
+                break
+            bucket = time.strftime(fmt, time.gmtime(created))
+            if bucket in seen:
+                continue
+            seen.append(bucket)
+            chosen.setdefault(key, []).append("%s %s" % (rule, bucket))
+    return chosen
+
+
+def plan(items: Sequence[Item], keep: Optional[Dict[str, Any]]) -> Decision:
+    """Which backups of one dataset on one provider to keep and which to delete, and why."""
+    decision = Decision()
+    rules = rules_of(keep)
+    for item in items:
+        if not item.intact:
+            decision.damaged[item.backup_id] = "damaged (chunks missing or of the wrong size): left for inspection"
+    healthy = [i for i in items if i.intact]
+    if not rules:
+        for item in healthy:
+            decision.keep[item.backup_id] = ["no keep rules"]
+        return decision
+    restorable = chains(healthy)
+    first = {}
+    for item in healthy:
+        first.setdefault(item.guid, item)
+    chosen = select([(g, first[g].created, first[g].txg) for g in restorable], rules)
+    for guid, reasons in chosen.items():
+        chain = restorable[guid]
+        target = chain[-1]
+        decision.keep.setdefault(target.backup_id, []).extend(reasons)
+        for link in chain[:-1]:
+            why = "base of kept %s" % target.snapshot
+            if why not in decision.keep.setdefault(link.backup_id, []):
+                decision.keep[link.backup_id].append(why)
+    for item in healthy:
+        if item.backup_id in decision.keep:
+            continue
+        if item.guid not in restorable:
+            decision.delete[item.backup_id] = "cannot be restored: no complete chain leads to %s" % item.snapshot
+        elif item.guid in chosen:
+            decision.delete[item.backup_id] = "redundant: %s is kept through %s" % (
+                item.snapshot, restorable[item.guid][-1].backup_id)
+        else:
+            decision.delete[item.backup_id] = "not selected by keep (%s)" % describe_rules(rules)
+    return decision
+
+
+@dataclass
+class LocalSnapshot:
+    name: str
+    created: int
+    txg: int
+    ours: bool  # prefix matches and the created-by property is set
+
+
+def plan_local(snaps: Sequence[LocalSnapshot], keep: Optional[Dict[str, Any]],
+               protected: Dict[str, str]) -> Tuple[Dict[str, List[str]], Dict[str, str]]:
+    """Local snapshots this collection made: (kept name -> reasons, deleted name -> reason).
+
+    Snapshots not ours are never considered. protected: name -> why it must stay (the base of a
+    provider's next incremental, or not yet backed up).
+    """
+    ours = [s for s in snaps if s.ours]
+    rules = rules_of(keep)
+    kept: Dict[str, List[str]] = {}
+    deleted: Dict[str, str] = {}
+    if not rules:
+        return {s.name: ["no keep rules"] for s in ours}, {}
+    chosen = select([(s.name, s.created, s.txg) for s in ours], rules)
+    for snap in ours:
+        reasons = list(chosen.get(snap.name, []))
+        if snap.name in protected:
+            reasons.append(protected[snap.name])
+        if reasons:
+            kept[snap.name] = reasons
+        else:
+            deleted[snap.name] = "not selected by keep (%s) and backed up" % describe_rules(rules)
+    return kept, deleted
+
+
+# -- applying it -----------------------------------------------------------------------------
+_MTIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
+
+
+def parse_mtime(text: str) -> Optional[float]:
+    """rclone's ModTime (RFC 3339, any precision and offset) as epoch seconds."""
+    match = _MTIME.match(text or "")
+    if not match:
+        return None
+    year, month, day, hour, minute, second, zone = match.groups()
+    when = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                             tzinfo=datetime.timezone.utc).timestamp()
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        digits = zone[1:].replace(":", "")
+        when -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return when
+
+
+def to_item(backup: catalog.Backup) -> Item:
+    manifest = backup.manifest
+    return Item(backup_id=backup.backup_id, guid=manifest.snapshot.guid, snapshot=manifest.snapshot.name,
+                created=int(manifest.snapshot.creation), txg=int(manifest.snapshot.createtxg), kind=manifest.kind,
+                base_guid=manifest.base.guid if manifest.base else None, intact=backup.intact)
+
+
+def _age(seconds: float) -> str:
+    if seconds >= 86400:
+        return "%.1fd" % (seconds / 86400)
+    if seconds >= 3600:
+        return "%.1fh" % (seconds / 3600)
+    return "%ds" % seconds
+
+
+def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[str, Any]],
+                   incomplete_after: float, check_mode: bool, now: Optional[float] = None) -> Dict[str, Any]:
+    """Prune one dataset's backups on one provider, holding its backup lock (so backups wait)."""
+    dataset, name = settings.dataset, store.name
+    now = time.time() if now is None else now
+    entry: Dict[str, Any] = {"provider": name, "changed": False, "kept": [], "deleted": [], "damaged": [],
+                             "incomplete_deleted": [], "incomplete_kept": []}
+    lock = locks.acquire(settings.state_dir, "backup", "%s@%s" % (dataset, name),
+                         "backup or prune of %s on %s" % (dataset, name), {"dataset": dataset, "provider": name,
+                                                                          "operation": "prune"})
+    try:
+        if check_mode:
+            lock.release()  # only probing: a backup running now is what the check reports
+        listing = catalog.list_backups(store, settings.namespace, dataset,
+                                       work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
+        backups = listing.for_dataset(dataset)
+        complete = [b for b in backups if b.complete]
+        decision = plan([to_item(b) for b in complete], keep)
+        by_id = {b.backup_id: b for b in backups}
+        for backup_id, reasons in sorted(decision.keep.items()):
+            entry["kept"].append({"backup_id": backup_id, "snapshot": by_id[backup_id].snapshot_name,
+                                  "reasons": reasons})
+        for backup_id, why in sorted(decision.damaged.items()):
+            entry["damaged"].append({"backup_id": backup_id, "snapshot": by_id[backup_id].snapshot_name,
+                                     "reason": why})
+        doomed = sorted((by_id[i] for i in decision.delete), key=lambda b: (
+            b.manifest.snapshot.creation, b.manifest.snapshot.createtxg), reverse=True)
+        for backup in doomed:
+            entry["deleted"].append({"backup_id": backup.backup_id, "snapshot": backup.snapshot_name,
+                                     "reason": decision.delete[backup.backup_id]})
+        for backup in backups:
+            if backup.complete or catalog.MANIFEST in backup.objects:
+                if not backup.complete:
+                    entry["damaged"].append({"backup_id": backup.backup_id, "snapshot": backup.snapshot_name,
+                                             "reason": backup.manifest_error or "unreadable manifest"})
+                continue
+            times = [t for t in (parse_mtime(o.mtime) for o in backup.objects.values()) if t is not None]
+            age = now - max(times) if times else None
+            record = {"backup_id": backup.backup_id, "snapshot": backup.snapshot_name,
+                      "objects": len(backup.objects), "age_seconds": int(age) if age is not None else None}
+            if age is not None and age > incomplete_after:
+                record["reason"] = "incomplete upload, untouched for %s (more than %s)" % (
+                    _age(age), _age(incomplete_after))
+                entry["incomplete_deleted"].append(record)
+            else:
+                record["reason"] = "incomplete upload, touched %s ago (may still be resumed)" % (
+                    _age(age) if age is not None else "an unknown time")
+                entry["incomplete_kept"].append(record)
+        entry["_items"] = [to_item(b) for b in complete if b.backup_id in decision.keep]
+        entry["changed"] = bool(entry["deleted"] or entry["incomplete_deleted"])
+        entry["status"] = ("planned" if check_mode else "pruned") if entry["changed"] else "unchanged"
+        if check_mode:
+            return entry
+        for record in entry["deleted"]:
+            bdir = catalog.backup_dir(settings.namespace, dataset, record["backup_id"])
+            # The manifest first: an interrupted prune leaves an incomplete upload, never a backup
+            # that looks complete with chunks missing.
+            store.delete(bdir + "/" + catalog.MANIFEST)
+            store.purge(bdir)
+        for record in entry["incomplete_deleted"]:
+            store.purge(catalog.backup_dir(settings.namespace, dataset, record["backup_id"]))
+            _forget_journal(settings, name, record["backup_id"])
+        return entry
+    finally:
+        lock.release()
+
+
+def _forget_journal(settings: DatasetSettings, provider: str, backup_id: str) -> None:
+    from ansible_collections.offsite.zfs.plugins.module_utils.backup import journal_path
+    try:
+        os.unlink(journal_path(settings, provider, backup_id))
+    except OSError:
+        pass
+
+
+def local_snapshots(zfs: Zfs, dataset: str, prefix: str) -> List[LocalSnapshot]:
+    """The dataset's snapshots, with whether this collection made them (prefix and property)."""
+    snaps = zfs.snapshots(dataset)
+    out = zfs.run(["get", "-H", "-p", "-r", "-d", "1", "-o", "name,value", CREATED_BY_PROPERTY, dataset],
+                  "read %s of the snapshots of %s" % (CREATED_BY_PROPERTY, dataset))
+    marked = set()
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2 and parts[0].startswith(dataset + "@") and parts[1] == "true":
+            marked.add(parts[0].split("@", 1)[1])
+    return [LocalSnapshot(s.name, s.creation, s.createtxg, s.name.startswith(prefix + "-") and s.name in marked)
+            for s in snaps]
+
+
+def protected_local(snaps: Sequence[LocalSnapshot], provider_items: Dict[str, List[Item]],
+                    guids: Dict[str, str]) -> Dict[str, str]:
+    """Local snapshots that must stay: each provider's newest restorable snapshot (the next incremental's
+    base) and every snapshot newer than it (not backed up there yet). guids: snapshot name -> guid."""
+    protected: Dict[str, str] = {}
+    by_guid = {guid: name for name, guid in guids.items()}
+    txg = {s.name: s.txg for s in snaps}
+    for provider, items in sorted(provider_items.items()):
+        found = chains(items)
+        newest = max((i for i in items if i.guid in found), key=lambda i: (i.created, i.txg), default=None)
+        if newest is None:
+            for snap in snaps:
+                protected.setdefault(snap.name, "not backed up to %s yet" % provider)
+            continue
+        local_name = by_guid.get(newest.guid)
+        if local_name is None:
+            continue  # the newest backup's snapshot is gone locally: the next backup is full anyway
+        protected.setdefault(local_name, "base of the next incremental to %s" % provider)
+        for snap in snaps:
+            if txg[snap.name] > txg[local_name]:
+                protected.setdefault(snap.name, "not backed up to %s yet" % provider)
+    return protected
+
+
+def prune_dataset(settings: DatasetSettings, check_mode: bool, zfs: Optional[Zfs] = None,
+                  stores: Optional[Dict[str, Store]] = None, keep: Optional[Dict[str, Any]] = None,
+                  incomplete_after: Any = None, local: Optional[bool] = None,
+                  now: Optional[float] = None) -> Dict[str, Any]:
+    """Prune one dataset on every selected provider (and, when asked, its local snapshots)."""
+    policy = settings.policy or {}
+    keep = dict(policy.get("keep") or {}) if keep is None else keep
+    threshold = parse_duration(incomplete_after if incomplete_after is not None else
+                               policy.get("prune_incomplete_after", DEFAULT_INCOMPLETE_AFTER),
+                               "prune_incomplete_after")
+    local = bool(policy.get("prune_local_snapshots", False)) if local is None else local
+    result: Dict[str, Any] = {"dataset": settings.dataset, "changed": False, "providers": {},
+                              "failed_providers": [], "keep": rules_of(keep)}
+    items: Dict[str, List[Item]] = {}
+    for name in settings.selected:
+        store = (stores or {}).get(name) or Store(settings.providers[name])
+        try:
+            entry = prune_provider(settings, store, keep, threshold, check_mode, now)
+        except OffsiteError as exc:
+            entry = {"provider": name, "changed": False, "status": "locked" if exc.code == "locked" else "failed",
+                     "message": "pruning %s on %s: %s" % (settings.dataset, name, exc.message),
+                     "error_code": exc.code}
+            result["failed_providers"].append(name)
+        result["providers"][name] = entry
+        result["changed"] = result["changed"] or entry["changed"]
+        kept_items = entry.pop("_items", None)
+        if kept_items is not None:
+            items[name] = kept_items
+    if local:
+        result["local"] = _prune_local(settings, zfs or Zfs(settings.zfs), keep, items, check_mode,
+                                       bool(result["failed_providers"]))
+        result["changed"] = result["changed"] or bool(result["local"].get("deleted"))
+    return result
+
+
+def _prune_local(settings: DatasetSettings, zfs: Zfs, keep: Dict[str, Any], items: Dict[str, List[Item]],
+                 check_mode: bool, provider_failed: bool) -> Dict[str, Any]:
+    prefix = (settings.policy or {}).get("snapshot_prefix") or DEFAULT_PREFIX
+    outcome: Dict[str, Any] = {"kept": [], "deleted": [], "ignored": []}
+    if provider_failed:
+        outcome["message"] = "local snapshots left alone: a provider could not be pruned"
+        return outcome
+    snaps = local_snapshots(zfs, settings.dataset, prefix)
+    guids = {s.name: str(s.guid) for s in zfs.snapshots(settings.dataset)}
+    protected = protected_local(snaps, items, guids)
+    kept, deleted = plan_local(snaps, keep, protected)
+    outcome["kept"] = [{"snapshot": n, "reasons": r} for n, r in sorted(kept.items())]
+    outcome["deleted"] = [{"snapshot": n, "reason": r} for n, r in sorted(deleted.items())]
+    outcome["ignored"] = [s.name for s in snaps if not s.ours]
+    if not check_mode:
+        for record in outcome["deleted"]:
+            zfs.destroy("%s@%s" % (settings.dataset, record["snapshot"]))
+    return outcome
