@@ -14,9 +14,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Dict, List
 
+import harness
 import pytest
 
-import harness
 from ansible_collections.offsite.zfs.plugins.module_utils import policy
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
 
