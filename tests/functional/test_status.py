@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+import harness
 import pytest
 
-import harness
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
