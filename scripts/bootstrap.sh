@@ -10,6 +10,8 @@ command -v zfs >/dev/null 2>&1 || need_apt+=(zfs-fuse)
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+# Headless Chromium renders the fleet report in tests/functional/test_fleet_report.py.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv python3-pip)
 for extra in ${OFFSITE_EXTRA_APT:-}; do
     dpkg -s "$extra" >/dev/null 2>&1 || need_apt+=("$extra")
