@@ -93,6 +93,10 @@ class StreamReader:
         self._leftover = block
         return False
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop
+
     def close(self) -> None:
         """Stop reading; drain so the pumping thread can end."""
         self._stop = True
@@ -107,10 +111,13 @@ class StreamReader:
 class ChunkSource(io.RawIOBase):
     """Up to `limit` plaintext bytes of a stream, MAC'd and compressed, as a readable file.
 
-    The encryptor reads from it; nothing but one block and its compressed form is held.
+    The encryptor (pyrage, which holds the GIL) reads from it in the calling thread while
+    a worker thread reads the stream, updates the MAC and compresses (hashlib and
+    zstandard release the GIL), so the two overlap on two cores. At most `depth`
+    compressed blocks wait between them; nothing else is held.
     """
 
-    def __init__(self, stream: StreamReader, limit: int, compressor: Any, mac: Any) -> None:
+    def __init__(self, stream: StreamReader, limit: int, compressor: Any, mac: Any, depth: int = 4) -> None:
         super().__init__()
         self._stream = stream
         self._remaining = limit
@@ -118,22 +125,53 @@ class ChunkSource(io.RawIOBase):
         self._mac = mac
         self._pending = memoryview(b"")
         self._finished = False
+        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self.error: Optional[BaseException] = None
         self.plain_bytes = 0
+        self._thread = threading.Thread(target=self._work, name="offsite-compress", daemon=True)
+        self._thread.start()
 
     def readable(self) -> bool:
         return True
 
+    def _give(self, item: Any) -> bool:
+        while not (self._stop.is_set() or self._stream.stopped):
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            while self._remaining > 0:
+                block = self._stream.read(min(BLOCK_SIZE, self._remaining))
+                if not block:
+                    break
+                self._remaining -= len(block)
+                self.plain_bytes += len(block)
+                self._mac.update(block)
+                out = self._compressor.compress(block)
+                if out and not self._give(out):
+                    return
+            self._give(self._compressor.flush())
+        except BaseException as exc:  # surfaced to the reader
+            self.error = exc
+        finally:
+            self._give(None)
+
     def _refill(self) -> None:
         while not len(self._pending) and not self._finished:
-            block = self._stream.read(min(BLOCK_SIZE, self._remaining)) if self._remaining > 0 else b""
-            if not block:
-                self._pending = memoryview(self._compressor.flush())
+            item = self._queue.get()
+            if item is None:
                 self._finished = True
+                self._thread.join()
+                if self.error is not None:
+                    raise self.error
                 return
-            self._remaining -= len(block)
-            self.plain_bytes += len(block)
-            self._mac.update(block)
-            self._pending = memoryview(self._compressor.compress(block))
+            self._pending = memoryview(item)
 
     def readinto(self, buffer: Any) -> int:
         self._refill()
@@ -142,6 +180,11 @@ class ChunkSource(io.RawIOBase):
             buffer[:count] = self._pending[:count]
             self._pending = self._pending[count:]
         return count
+
+    def close(self) -> None:
+        """Stop the worker (when the encryptor gave up early)."""
+        self._stop.set()
+        super().close()
 
 
 def digest_only(stream: StreamReader, limit: int, mac: Any) -> int:

@@ -1,0 +1,666 @@
+#!/usr/bin/env python3
+"""offsite.zfs benchmark: the pipeline side by side with the old shell pipeline and a raw copy.
+
+    python3 benchmarks/bench.py                 # full run: 2 GiB stream, 1 and 4 GiB memory runs
+    python3 benchmarks/bench.py --quick         # smoke run: a few MiB, seconds
+    python3 benchmarks/bench.py --size 512M --mem-sizes 256M,1G --doc docs/benchmarks.md
+
+On a real zfs-fuse (or kernel ZFS) file-backed pool with a unique name (destroyed at the
+end), with a dataset of compressible logs, already-compressed media-like random bytes
+and zeros, it measures against the same remotes (a local directory and `rclone serve s3`
+on 127.0.0.1):
+
+  A  the module_utils pipeline (run_backup / run_restore), and once through `ansible`;
+  B  the old bash pipeline: zfs send | split -b 1G --filter 'gzip | age -r | rclone rcat';
+  C  the raw copy: zfs send | rclone rcat;
+  and `zfs send > /dev/null` (the ceiling zfs itself sets).
+
+Every run is a child process: wall time, CPU seconds of the whole process tree
+(getrusage RUSAGE_CHILDREN), the zfs daemon's CPU, peak memory of the tree (sampled
+from /proc: RSS and PSS) and the spool directory's high-water mark. It prints a table
+and, with --doc, writes the results section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests" / "functional"))
+
+import harness  # noqa: E402  (real parts: pools, S3 server, age keys, ansible)
+
+sys.path.insert(0, str(harness.collection_link()))
+
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, policy  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.common import parse_size  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.manifest import (  # noqa: E402
+    ChunkRecord,
+    Manifest,
+    SnapshotRef,
+)
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs  # noqa: E402
+
+MiB = 1 << 20
+GiB = 1 << 30
+DOC_BEGIN = "<!-- bench:results:begin -->"
+DOC_END = "<!-- bench:results:end -->"
+
+
+# -- measuring a child process tree ------------------------------------------------------------
+def _children_map() -> Dict[int, List[int]]:
+    tree: Dict[int, List[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _tree(pid: int) -> List[int]:
+    tree = _children_map()
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(tree.get(current, []))
+    return out
+
+
+def _mem(pid: int) -> tuple:
+    """(rss, pss) in bytes of one process, (0, 0) when it is gone."""
+    rss = pss = 0
+    try:
+        with open("/proc/%d/smaps_rollup" % pid, "r") as handle:
+            for line in handle:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss, pss
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _cpu_of(pid: Optional[int]) -> float:
+    if not pid:
+        return 0.0
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _zfs_daemon_pid() -> Optional[int]:
+    proc = subprocess.run(["pgrep", "-xo", "zfs-fuse"], stdout=subprocess.PIPE, text=True, check=False)
+    return int(proc.stdout.split()[0]) if proc.stdout.strip() else None
+
+
+class Measure:
+    """Runs argv as a child; samples the tree's memory and a spool directory until it ends."""
+
+    def __init__(self, argv: List[str], env: Optional[Dict[str, str]] = None, spool: Optional[Path] = None,
+                 interval: float = 0.05) -> None:
+        self.argv = argv
+        self.env = env
+        self.spool = spool
+        self.interval = interval
+        self.peak_rss = self.peak_pss = self.peak_python_rss = self.peak_spool = 0
+
+    def _sample(self, pid: int, done: threading.Event) -> None:
+        while not done.is_set():
+            rss = pss = 0
+            for member in _tree(pid):
+                r, p = _mem(member)
+                rss += r
+                pss += p
+                if member == pid:
+                    self.peak_python_rss = max(self.peak_python_rss, r)
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
+            if self.spool is not None and self.spool.exists():
+                self.peak_spool = max(self.peak_spool, _dir_bytes(self.spool))
+            done.wait(self.interval)
+
+    def run(self) -> Dict[str, Any]:
+        daemon = _zfs_daemon_pid()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        zcpu0 = _cpu_of(daemon)
+        started = time.monotonic()
+        proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        done = threading.Event()
+        sampler = threading.Thread(target=self._sample, args=(proc.pid, done), daemon=True)
+        sampler.start()
+        out, err = proc.communicate()
+        seconds = time.monotonic() - started
+        done.set()
+        sampler.join()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed (%d): %s %s" % (" ".join(self.argv)[:300], proc.returncode,
+                                                         out.decode()[-2000:], err.decode()[-2000:]))
+        return {
+            "seconds": seconds,
+            "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "zfs_cpu": _cpu_of(daemon) - zcpu0,
+            "peak_rss": self.peak_rss, "peak_pss": self.peak_pss, "peak_python_rss": self.peak_python_rss,
+            "peak_spool": self.peak_spool, "stdout": out.decode("utf-8", "replace"),
+        }
+
+
+# -- child operations (run in a child process so that they can be measured) --------------------
+def child_main(argv: List[str]) -> None:
+    kind, config_path, dataset = argv[0], argv[1], argv[2]
+    with open(config_path, "r", encoding="utf-8") as handle:
+        spec = json.load(handle)
+    settings = policy.resolve(spec["config"], dataset, spec.get("params", {}))
+    if kind == "backup":
+        from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
+        result = run_backup(settings, snapshot=spec["snapshot"])
+    elif kind == "restore":
+        from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore
+        keys = load_keys(None, spec["identity_file"], None)
+        result = run_restore(settings, snapshot=spec["snapshot"], target=spec["target"], keys=keys)
+    else:
+        raise SystemExit("unknown child operation %s" % kind)
+    print(json.dumps(result, default=str))
+
+
+# -- the benchmark --------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.size = parse_size(args.size, "size")
+        self.mem_sizes = [parse_size(s, "mem size") for s in args.mem_sizes.split(",") if s]
+        base = Path(args.workdir) if args.workdir else Path("/var/tmp")
+        base.mkdir(parents=True, exist_ok=True)
+        import tempfile
+        self.work = Path(tempfile.mkdtemp(prefix="offsite-bench-", dir=str(base)))
+        self.rclone = harness.rclone_binary()
+        self.results: List[Dict[str, Any]] = []
+        self.notes: List[str] = []
+        self.pool: Optional[harness.Pool] = None
+        self.s3: Optional[harness.S3Server] = None
+        self.zfs = Zfs()
+
+    # -- set-up -------------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        print("[%s] %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr, flush=True)
+
+    def setup(self) -> None:
+        harness.ZfsDaemon(self.work).start()
+        pool_size = 2 * (self.size + sum(self.mem_sizes)) + 2 * GiB  # sparse file; restores go in too
+        self.pool = harness.Pool(self.work, "%dM" % (pool_size // MiB))
+        self.log("pool %s (file-backed, %d MiB sparse) in %s" % (self.pool.name, pool_size // MiB, self.work))
+        self.s3 = harness.S3Server(self.work / "s3", self.rclone)
+        self.key = harness.AgeKey(self.work)
+        self.remotes = {
+            "local": {"remote": str(self.work / "remote-local"), "env": {}},
+            "s3": {"remote": "benchs3:bucket/bench", "env": self.s3.env("BENCHS3")},
+        }
+        (self.work / "remote-local").mkdir()
+
+    def fill(self, name: str, size: int, seed: int) -> str:
+        """A dataset of `size` bytes: logs (compressible), media (random), zeros, and a mixed file."""
+        assert self.pool is not None
+        ds = self.pool.create(name)
+        mnt = self.pool.mountpoint(ds)
+        started = time.monotonic()
+        parts = [("logs", 0.35), ("media", 0.35), ("zeros", 0.10), ("mixed", 0.20)]
+        import random
+        rng = random.Random(seed)
+        for kind, share in parts:
+            want = int(size * share)
+            piece = 256 * MiB
+            for number in range(max(1, (want + piece - 1) // piece)):
+                count = min(piece, want - number * piece)
+                if count <= 0:
+                    break
+                path = mnt / ("%s-%03d.%s" % (kind, number, {"logs": "log", "media": "jpg"}.get(kind, "bin")))
+                if kind == "mixed":
+                    harness.write_data(mnt, rng.randrange(1 << 30), count, path.name)
+                    continue
+                with open(path, "wb") as handle:
+                    written = 0
+                    while written < count:
+                        block = min(4 * MiB, count - written)
+                        if kind == "media":
+                            data = rng.randbytes(block)
+                        elif kind == "zeros":
+                            data = bytes(block)
+                        else:
+                            lines = []
+                            total = 0
+                            while total < block:
+                                line = "2026-11-22T00:%02d:%02d host%02d app[%d]: GET /api/v1/items/%d 200 %dms\n" % (
+                                    rng.randrange(60), rng.randrange(60), rng.randrange(40), rng.randrange(99999),
+                                    rng.randrange(10 ** 7), rng.randrange(900))
+                                lines.append(line)
+                                total += len(line)
+                            data = "".join(lines).encode()[:block]
+                        handle.write(data)
+                        written += len(data)
+        subprocess.run(["sync"], check=False)
+        self.pool.snapshot(ds, "bench1")
+        self.log("dataset %s: %d MiB written in %.1fs" % (ds, size // MiB, time.monotonic() - started))
+        return ds
+
+    def config(self, provider: str, namespace: str) -> Dict[str, Any]:
+        spec = self.remotes[provider]
+        provider_spec: Dict[str, Any] = {"remote": spec["remote"]}
+        if spec["env"]:
+            provider_spec["env"] = spec["env"]
+        defaults: Dict[str, Any] = {"spool": {"dir": str(self.work / "spool")}}
+        if self.args.chunk_size:
+            defaults["chunk_size"] = self.args.chunk_size
+        return {"recipients": [self.key.public], "namespace": namespace, "state_dir": str(self.work / "state"),
+                "log_dir": str(self.work / "log"), "rclone": self.rclone, "providers": {provider: provider_spec},
+                "defaults": defaults}
+
+    def spec_file(self, name: str, spec: Dict[str, Any]) -> str:
+        path = self.work / ("%s.json" % name)
+        fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(spec, handle)
+        return str(path)
+
+    def rclone_env(self, provider: str) -> Dict[str, str]:
+        return dict(os.environ, **self.remotes[provider]["env"])
+
+    def remote_path(self, provider: str, key: str) -> str:
+        return self.remotes[provider]["remote"] + "/" + key
+
+    def stored_bytes(self, provider: str, key: str) -> int:
+        if provider == "local":
+            return _dir_bytes(Path(self.remotes[provider]["remote"]) / key)
+        assert self.s3 is not None
+        return _dir_bytes(self.s3.root / "bucket" / "bench" / key)
+
+    def record(self, op: str, variant: str, provider: str, size: int, measured: Dict[str, Any],
+               stored: Optional[int] = None, **extra: Any) -> Dict[str, Any]:
+        row = {"op": op, "variant": variant, "provider": provider, "bytes": size, "stored": stored}
+        row.update({k: v for k, v in measured.items() if k != "stdout"})
+        row["mbps"] = size / measured["seconds"] / 1e6
+        row["cpu_per_gb"] = measured["cpu"] / (size / 1e9)
+        row.update(extra)
+        self.results.append(row)
+        self.log("%-8s %-10s %-6s %7.1f MB/s  %5.1fs  cpu %5.1fs (+zfs %4.1fs)  rss %4d MiB  pss %4d MiB  stored %s"
+                 % (op, variant, provider, row["mbps"], row["seconds"], row["cpu"], row["zfs_cpu"],
+                    row["peak_rss"] // MiB, row["peak_pss"] // MiB, "-" if stored is None else stored // MiB))
+        return row
+
+    # -- the variants ---------------------------------------------------------------------------
+    def send_null(self, ds: str) -> int:
+        measured = Measure(["bash", "-c", "set -o pipefail; zfs send %s@bench1 | wc -c" % ds]).run()
+        size = int(measured["stdout"].strip())
+        self.record("send", "zfs send", "-", size, measured)
+        return size
+
+    def backup_a(self, ds: str, provider: str, namespace: str, size: int) -> Dict[str, Any]:
+        spec = {"config": self.config(provider, namespace), "snapshot": "bench1"}
+        path = self.spec_file("a-%s-%s" % (provider, namespace), spec)
+        measured = Measure([sys.executable, __file__, "--child", "backup", path, ds],
+                           spool=self.work / "spool").run()
+        result = json.loads(measured["stdout"])
+        entry = result["providers"][provider]
+        if entry["status"] != "uploaded":
+            raise RuntimeError("backup A to %s: %s" % (provider, entry.get("message")))
+        return self.record("backup", "A", provider, size, measured, entry["bytes_stored"],
+                           spool_bound=result["spool_bound_bytes"], chunks=entry["chunks"])
+
+    def backup_a_ansible(self, ds: str, provider: str, size: int) -> None:
+        # The checkout itself as the collection (ansible_collections/offsite/zfs -> checkout), no build step.
+        ans = harness.Ansible(harness.collection_link(), self.work / "ansible")
+        config = harness.write_config(self.work / "offsite-ansible.yml", self.config(provider, "ansible"))
+        argv = [ans.ansible, "localhost", "-i", "localhost,", "-c", "local", "-m", "offsite.zfs.offsite_backup",
+                "-a", json.dumps({"dataset": ds, "snapshot": "bench1", "config": str(config)})]
+        env = ans.env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.minimal"})
+        measured = Measure(argv, env=env, spool=self.work / "spool").run()
+        out = measured["stdout"]
+        result = json.loads(out[out.index("{"):])  # minimal callback: "localhost | CHANGED => {...}"
+        entry = result["providers"][provider]
+        if entry.get("status") != "uploaded":
+            raise RuntimeError("ansible backup: %s" % result.get("msg"))
+        self.record("backup", "A ansible", provider, size, measured, entry["bytes_stored"])
+
+    def backup_b(self, ds: str, provider: str, size: int) -> None:
+        dest = self.remote_path(provider, "old-bash")
+        script = ("set -o pipefail; zfs send %s@bench1 | split -b %d -a 4 -d --filter "
+                  "'gzip | age -r %s | %s rcat %s/$FILE.gz.age' - chunk-" % (
+                      ds, self.args.split_size, self.key.public, self.rclone, dest))
+        measured = Measure(["bash", "-c", script], env=self.rclone_env(provider)).run()
+        self.record("backup", "B bash", provider, size, measured, self.stored_bytes(provider, "old-bash"))
+
+    def backup_c(self, ds: str, provider: str, size: int) -> None:
+        script = "set -o pipefail; zfs send %s@bench1 | %s rcat %s" % (
+            ds, self.rclone, self.remote_path(provider, "raw/stream.zfs"))
+        measured = Measure(["bash", "-c", script], env=self.rclone_env(provider)).run()
+        self.record("backup", "C raw", provider, size, measured, self.stored_bytes(provider, "raw"))
+
+    def _received(self, source: str, target: str) -> None:
+        want = self.zfs.get(source + "@bench1", "guid")
+        got = self.zfs.get(target + "@bench1", "guid")
+        if want != got:
+            raise RuntimeError("restore into %s: guid %s, expected %s" % (target, got, want))
+        self.zfs.destroy(target, recursive=True)
+
+    def restore_a(self, ds: str, provider: str, size: int) -> None:
+        assert self.pool is not None
+        target = "%s/ra-%s" % (self.pool.name, provider)
+        spec = {"config": self.config(provider, "a"), "snapshot": "bench1", "target": target,
+                "identity_file": str(self.key.path)}
+        path = self.spec_file("ra-%s" % provider, spec)
+        measured = Measure([sys.executable, __file__, "--child", "restore", path, ds],
+                           spool=self.work / "spool").run()
+        self._received(ds, target)
+        self.record("restore", "A", provider, size, measured)
+
+    def restore_b(self, ds: str, provider: str, size: int) -> None:
+        assert self.pool is not None
+        target = "%s/rb-%s" % (self.pool.name, provider)
+        dest = self.remote_path(provider, "old-bash")
+        script = ("set -o pipefail; for f in $(%s lsf %s | sort); do %s cat %s/$f | age -d -i %s | gunzip; done "
+                  "| zfs receive %s" % (self.rclone, dest, self.rclone, dest, self.key.path, target))
+        measured = Measure(["bash", "-c", script], env=self.rclone_env(provider)).run()
+        self._received(ds, target)
+        self.record("restore", "B bash", provider, size, measured)
+
+    def restore_c(self, ds: str, provider: str, size: int) -> None:
+        assert self.pool is not None
+        target = "%s/rc-%s" % (self.pool.name, provider)
+        script = "set -o pipefail; %s cat %s | zfs receive %s" % (
+            self.rclone, self.remote_path(provider, "raw/stream.zfs"), target)
+        measured = Measure(["bash", "-c", script], env=self.rclone_env(provider)).run()
+        self._received(ds, target)
+        self.record("restore", "C raw", provider, size, measured)
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self) -> None:
+        backups, chunks = self.args.status_backups, self.args.status_chunks
+        per = max(1, chunks // backups)
+        datasets = max(1, backups // 50)
+        root = self.work / "status-remote"
+        started = time.monotonic()
+        made = 0
+        for number in range(backups):
+            ds = "tank/host%02d/data" % (number % datasets)
+            snap = "daily-%05d" % number
+            guid = 0x1000 + number
+            base = None if number < datasets else "daily-%05d" % (number - datasets)
+            backup_id = catalog.make_backup_id(snap, guid, base)
+            bdir = root / "fleet" / ds / ("@" + backup_id)
+            bdir.mkdir(parents=True)
+            records = []
+            for index in range(per):
+                name = catalog.chunk_object(index, ".zst")
+                (bdir / name).write_bytes(b"x" * 16)
+                records.append(ChunkRecord(index, name, 65536, "0" * 64, 16, "0" * 64))
+                made += 1
+            manifest = Manifest(
+                backup_id=backup_id, namespace="fleet", dataset=ds,
+                snapshot=SnapshotRef(snap, str(guid), 100 + number, 1763770000 + number * 60),
+                kind="incremental" if base else "full",
+                base=SnapshotRef(base, str(guid - datasets), 100 + number - datasets,
+                                 1763770000 + (number - datasets) * 60) if base else None,
+                send_flags=[], compression={"algorithm": "zstd", "level": 3},
+                encryption={"kind": "recipients", "recipients": [self.key.public], "wrapped_identity": None,
+                            "sealed_key": "AAAA"},
+                chunk_size=65536, chunks=records, host="bench", tool_version="bench",
+                started="2026-11-22T00:00:00Z", finished="2026-11-22T00:00:01Z")
+            manifest.seal_with(b"k" * 32)
+            (bdir / catalog.MANIFEST).write_bytes(manifest.to_json())
+        self.log("synthetic remote: %d backups, %d chunk objects in %.1fs" % (backups, made,
+                                                                              time.monotonic() - started))
+        store = Store(Provider("synthetic", str(root), rclone=self.rclone))
+        what = "catalog.list_backups over the whole namespace"
+        try:
+            from ansible_collections.offsite.zfs.plugins.module_utils import status as status_mod  # type: ignore
+            has_status = hasattr(status_mod, "run_status")
+        except ImportError:
+            has_status = False
+        started = time.monotonic()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        count = None
+        if has_status:
+            config = {"namespace": "fleet", "rclone": self.rclone, "state_dir": str(self.work / "state"),
+                      "log_dir": str(self.work / "log"), "providers": {"synthetic": {"remote": str(root)}},
+                      "defaults": {"spool": {"dir": str(self.work / "spool")}}}
+            try:
+                report = status_mod.run_status(config, {"compare_local": False})  # type: ignore
+                what = "status.run_status"
+                self.status_result = report
+            except TypeError as exc:
+                self.notes.append("status.run_status has another signature (%s); measured list_backups" % exc)
+                started = time.monotonic()
+        if what != "status.run_status":
+            listing = catalog.list_backups(store, "fleet", None, work_dir=str(self.work))
+            count = sum(1 for b in listing.backups.values() if b.complete)
+            if count != backups:
+                raise RuntimeError("status listed %d complete backups, %d made" % (count, backups))
+        seconds = time.monotonic() - started
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        self.results.append({"op": "status", "variant": what, "provider": "local", "bytes": 0, "seconds": seconds,
+                             "backups": backups, "objects": made + backups,
+                             "cpu": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)})
+        self.log("status (%s): %d backups, %d objects in %.2fs" % (what, backups, made + backups, seconds))
+
+    # -- the whole run -------------------------------------------------------------------------
+    def run(self) -> None:
+        self.setup()
+        ds = self.fill("mix", self.size, 1)
+        stream = self.send_null(ds)
+        for provider in self.args.providers.split(","):
+            self.backup_a(ds, provider, "a", stream)
+            self.backup_b(ds, provider, stream)
+            self.backup_c(ds, provider, stream)
+            self.restore_a(ds, provider, stream)
+            self.restore_b(ds, provider, stream)
+            self.restore_c(ds, provider, stream)
+        if not self.args.skip_ansible:
+            self.backup_a_ansible(ds, "local", stream)
+        for number, size in enumerate(self.mem_sizes):
+            # the throughput dataset's space is no longer needed
+            mds = self.fill("mem%d" % number, size, 10 + number)
+            mstream = int(Measure(["bash", "-c", "set -o pipefail; zfs send %s@bench1 | wc -c" % mds]).run()[
+                "stdout"].strip())
+            row = self.backup_a(mds, "local", "mem%d" % number, mstream)
+            row["op"] = "memory"
+            self.zfs.destroy(mds, recursive=True)
+        if self.args.status_backups:
+            self.status()
+
+    def cleanup(self) -> None:
+        if self.s3 is not None:
+            self.s3.stop()
+        if self.pool is not None:
+            self.pool.destroy()
+        if not self.args.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+# -- reporting ----------------------------------------------------------------------------------------
+def _find(results: List[Dict[str, Any]], op: str, variant: str, provider: str) -> Optional[Dict[str, Any]]:
+    return next((r for r in results if r["op"] == op and r["variant"] == variant and r["provider"] == provider),
+                None)
+
+
+def table(results: List[Dict[str, Any]]) -> str:
+    lines = ["| operation | variant | remote | stream MiB | seconds | MB/s | CPU s/GB (+zfs) | stored MiB | "
+             "peak RSS MiB (Python / tree) | peak PSS tree MiB | vs B | vs C |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in results:
+        if row["op"] not in ("send", "backup", "restore"):
+            continue
+        ratio_b = ratio_c = ""
+        if row["variant"].startswith("A"):
+            b = _find(results, row["op"], "B bash", row["provider"])
+            c = _find(results, row["op"], "C raw", row["provider"])
+            ratio_b = "%.2fx" % (row["mbps"] / b["mbps"]) if b else ""
+            ratio_c = "%.2fx" % (row["mbps"] / c["mbps"]) if c else ""
+        zcpu = row.get("zfs_cpu", 0.0) / (row["bytes"] / 1e9)
+        lines.append("| %s | %s | %s | %d | %.1f | %.1f | %.1f (+%.1f) | %s | %d / %d | %d | %s | %s |" % (
+            row["op"], row["variant"], row["provider"], row["bytes"] // MiB, row["seconds"], row["mbps"],
+            row["cpu_per_gb"], zcpu, "-" if row.get("stored") is None else "%d" % (row["stored"] // MiB),
+            row["peak_python_rss"] // MiB, row["peak_rss"] // MiB, row["peak_pss"] // MiB, ratio_b, ratio_c))
+    return "\n".join(lines)
+
+
+def memory_table(results: List[Dict[str, Any]]) -> str:
+    lines = ["| stream MiB | MB/s | peak RSS Python MiB | peak RSS tree MiB | peak PSS tree MiB | spool high-water MiB "
+             "| spool bound MiB |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in results:
+        if row["op"] == "memory":
+            lines.append("| %d | %.1f | %d | %d | %d | %.1f | %.1f |" % (
+                row["bytes"] // MiB, row["mbps"], row["peak_python_rss"] // MiB, row["peak_rss"] // MiB,
+                row["peak_pss"] // MiB, row["peak_spool"] / MiB, row["spool_bound"] / MiB))
+    return "\n".join(lines)
+
+
+def targets(results: List[Dict[str, Any]], providers: List[str]) -> List[tuple]:
+    out = []
+    for provider in providers:
+        a, b, c = (_find(results, "backup", v, provider) for v in ("A", "B bash", "C raw"))
+        if a and b:
+            out.append(("backup %s >= 3x B" % provider, "%.2fx" % (a["mbps"] / b["mbps"]), a["mbps"] >= 3 * b["mbps"]))
+        if a and c:
+            out.append(("backup %s >= 0.8x C" % provider, "%.2fx" % (a["mbps"] / c["mbps"]),
+                        a["mbps"] >= 0.8 * c["mbps"]))
+        if a and b:
+            out.append(("stored %s <= B" % provider, "%d vs %d MiB" % (a["stored"] // MiB, b["stored"] // MiB),
+                        a["stored"] <= b["stored"]))
+        ra, rc = _find(results, "restore", "A", provider), _find(results, "restore", "C raw", provider)
+        if ra and rc:
+            out.append(("restore %s >= 0.8x raw" % provider, "%.2fx" % (ra["mbps"] / rc["mbps"]),
+                        ra["mbps"] >= 0.8 * rc["mbps"]))
+    mem = [r for r in results if r["op"] == "memory"]
+    if mem:
+        worst = max(r["peak_python_rss"] for r in mem)
+        out.append(("peak RSS (Python process) <= 100 MiB", "%d MiB" % (worst // MiB), worst <= 100 * MiB))
+        worst_pss = max(r["peak_pss"] for r in mem)
+        out.append(("peak PSS (whole tree, Python + rclone) <= 100 MiB", "%d MiB" % (worst_pss // MiB),
+                    worst_pss <= 100 * MiB))
+        if len(mem) >= 2:
+            low, high = mem[0]["peak_python_rss"], mem[-1]["peak_python_rss"]
+            out.append(("peak RSS same (+-15%%) for %d and %d MiB streams" % (mem[0]["bytes"] // MiB,
+                                                                          mem[-1]["bytes"] // MiB),
+                        "%d vs %d MiB" % (low // MiB, high // MiB), abs(high - low) <= 0.15 * low))
+        spool = max(r["peak_spool"] - r["spool_bound"] for r in mem)
+        out.append(("spool high-water within (parallel_uploads+1) x chunk_size", "%+.1f MiB vs bound" % (spool / MiB),
+                    spool <= 0))
+    st = next((r for r in results if r["op"] == "status"), None)
+    if st:
+        out.append(("status over %d backups / %d objects < 5 s" % (st["backups"], st["objects"]),
+                    "%.2f s" % st["seconds"], st["seconds"] < 5))
+    return out
+
+
+def report(bench: Bench) -> str:
+    results = bench.results
+    providers = bench.args.providers.split(",")
+    st = next((r for r in results if r["op"] == "status"), None)
+    text = ["Run %s on %s, %d CPUs, Python %s, rclone %s; stream %d MiB, chunk_size %s, --size %s." % (
+        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), platform.node(), os.cpu_count() or 0,
+        platform.python_version(), subprocess.run([bench.rclone, "version"], stdout=subprocess.PIPE, text=True,
+                                                  check=False).stdout.split("\n")[0].split()[-1],
+        (_find(results, "send", "zfs send", "-") or {"bytes": 0})["bytes"] // MiB,
+        bench.args.chunk_size or "default (256MiB)", bench.args.size), "",
+        "### Throughput", "", table(results), "",
+        "### Memory and temp space of A (local remote)", "", memory_table(results), ""]
+    if st:
+        text += ["### Status", "", "%s over %d backups and %d objects (manifests + chunks, local backend): "
+                 "%.2f s wall, %.2f s CPU in-process (plus rclone)." % (
+                     st["variant"], st["backups"], st["objects"], st["seconds"], st["cpu"]), ""]
+    text += ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
+    for name, value, ok in targets(results, providers):
+        text.append("| %s | %s | %s |" % (name, value, "yes" if ok else "**no**"))
+    for note in bench.notes:
+        text += ["", "Note: " + note]
+    return "\n".join(text) + "\n"
+
+
+def write_doc(path: Path, body: str) -> None:
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n%s\n%s\n" % (DOC_BEGIN, DOC_END)
+    if DOC_BEGIN not in old:
+        old += "\n%s\n%s\n" % (DOC_BEGIN, DOC_END)
+    head, rest = old.split(DOC_BEGIN, 1)
+    tail = rest.split(DOC_END, 1)[1] if DOC_END in rest else ""
+    path.write_text(head + DOC_BEGIN + "\n" + body + DOC_END + tail, encoding="utf-8")
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child_main(sys.argv[2:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="2G", help="dataset size for the throughput runs (default 2G)")
+    parser.add_argument("--mem-sizes", default="1G,4G", help="dataset sizes for the memory runs (default 1G,4G)")
+    parser.add_argument("--chunk-size", default=None, help="chunk_size for A (default: the collection's default)")
+    parser.add_argument("--split-size", type=parse_size_arg, default=GiB, help="split -b of B (default 1G)")
+    parser.add_argument("--providers", default="local,s3", help="remotes to measure (default local,s3)")
+    parser.add_argument("--status-backups", type=int, default=1000)
+    parser.add_argument("--status-chunks", type=int, default=50000)
+    parser.add_argument("--skip-ansible", action="store_true", help="skip the run through ansible")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke mode: 8 MiB, memory runs of 4 and 8 MiB, 20 backups/200 chunks, chunk 1MiB")
+    parser.add_argument("--workdir", default=None, help="parent of the work directory (default /var/tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--doc", default=None, help="write the results into this markdown file (between markers)")
+    parser.add_argument("--json", default=None, help="write the raw results as JSON here")
+    args = parser.parse_args()
+    if args.quick:
+        args.size, args.mem_sizes, args.status_backups, args.status_chunks = "8M", "4M,8M", 20, 200
+        args.chunk_size = args.chunk_size or "1MiB"
+        args.split_size = min(args.split_size, 4 * MiB)
+    bench = Bench(args)
+    try:
+        bench.run()
+    finally:
+        bench.cleanup()
+    body = report(bench)
+    print(body)
+    if args.json:
+        Path(args.json).write_text(json.dumps(bench.results, indent=1, default=str), encoding="utf-8")
+    if args.doc:
+        write_doc(Path(args.doc), body)
+    return 0
+
+
+def parse_size_arg(text: str) -> int:
+    return parse_size(text, "size")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
