@@ -1,0 +1,174 @@
+"""Backups of the old `offsite` bash tool (issue 8), made here with its exact pipeline, restored in place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Optional
+
+import harness
+import pytest
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.legacy import (
+    list_legacy,
+    parse_header,
+    restore_any,
+    run_legacy_restore,
+)
+from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
+
+PIECE = 64 * 1024
+
+
+def old_tool(lab, remote: str, dataset: str, snapshot: str, base: Optional[str] = None, shards: bool = False,
+             env: Optional[Dict[str, str]] = None) -> None:
+    """The old tool's pipeline: zfs send | split -b | gzip | age -r | rclone rcat, with its object names."""
+    folder = dataset.replace("/", "_")
+    send = "zfs send -i %s@%s %s@%s" % (dataset, base, dataset, snapshot) if base else "zfs send %s@%s" % (
+        dataset, snapshot)
+    if shards:
+        # Later versions: <dataset_>/<dataset_>:<snapshot>-sNNN-b<offset>.zfs.gz.age
+        number = 'n=$((10#${FILE##*x})); '
+        name = '"$FOLDER:$SNAP-s$(printf %03d "$n")-b$((n * PIECE)).zfs.gz.age"'
+        prefix = "x"
+    else:
+        # <dataset_>/<full|incr>-<snapshot>-xNNN.zfs.gz.age
+        number = ""
+        name = '"$FILE.zfs.gz.age"'
+        prefix = "%s-%s-x" % ("incr" if base else "full", snapshot)
+    script = (
+        "set -euo pipefail\n"
+        "%s | split -b $PIECE -d -a 3 --filter '"
+        '%sgzip | age -r "$RECIPIENT" | "$RCLONE" rcat "$REMOTE/$FOLDER/"%s'
+        "' - %s\n" % (send, number, name, prefix))
+    harness.run(["bash", "-c", script], env=dict(
+        os.environ, PIECE=str(PIECE), RECIPIENT=lab.key.public, RCLONE=lab.rclone, REMOTE=remote, FOLDER=folder,
+        SNAP=snapshot, **(env or {})))
+
+
+def fill(lab, dataset: str, seed: int, name: str = "data.bin", size: int = 160 << 10) -> None:
+    harness.write_data(lab.pool.mountpoint(dataset), seed, size, name)
+
+
+def legacy_lab(lab) -> Path:
+    """The old tool's remote root, configured as the only provider."""
+    root = lab.tmp / "old-remote"
+    root.mkdir()
+    lab.config["providers"] = {"old": {"remote": str(root), "retry_delay": 0.05, "retries": 1}}
+    return root
+
+
+def restore(lab, dataset: str, identity_file: Optional[str] = None, legacy: Optional[bool] = True,
+            **kwargs) -> dict:
+    keys = load_keys(None, identity_file or str(lab.key.path), None)
+    settings = lab.settings(dataset, _single_provider=True)
+    if legacy is None:
+        return restore_any(settings, legacy=None, keys=keys, **kwargs)
+    return run_legacy_restore(settings, keys=keys, **kwargs)
+
+
+def test_split_pieces_chain_restores_byte_identical(lab):
+    root = legacy_lab(lab)
+    ds = lab.pool.create("data")
+    digests = {}
+    for number in (1, 2, 3):
+        fill(lab, ds, number, "file%d.bin" % number)
+        lab.pool.snapshot(ds, "daily-%d" % number)
+        digests[number] = harness.tree_digest(lab.pool.mountpoint(ds))
+        old_tool(lab, str(root), ds, "daily-%d" % number, base="daily-%d" % (number - 1) if number > 1 else None)
+    folder = root / ds.replace("/", "_")
+    assert (folder / "full-daily-1-x000.zfs.gz.age").exists() and (folder / "incr-daily-3-x000.zfs.gz.age").exists()
+    listed = list_legacy(Store(lab.settings(ds).providers["old"]), ds)
+    assert [(b.snapshot, b.kind, b.complete) for b in listed] == [
+        ("daily-1", "full", True), ("daily-2", "incremental", True), ("daily-3", "incremental", True)]
+    assert len(listed[0].pieces) >= 3, "the full stream is split into several pieces"
+
+    # No native backup: auto-detection restores the latest (by the stream headers), the whole chain.
+    latest = restore(lab, ds, legacy=None, target=lab.pool.name + "/latest")
+    assert latest["legacy"] is True and "legacy_detected" in latest
+    assert latest["snapshot"] == "daily-3" and latest["chain"] == [
+        "full-daily-1-x000", "incr-daily-2-x000", "incr-daily-3-x000"]
+    assert harness.tree_digest(lab.pool.mountpoint(lab.pool.name + "/latest")) == digests[3]
+    # A middle snapshot, then forward from it (only the missing stream), then idempotent.
+    middle = restore(lab, ds, snapshot="daily-2", target=lab.pool.name + "/middle")
+    assert len(middle["received"]) == 2
+    assert harness.tree_digest(lab.pool.mountpoint(lab.pool.name + "/middle")) == digests[2]
+    forward = restore(lab, ds, snapshot="daily-3", target=lab.pool.name + "/middle")
+    assert [r["snapshot"] for r in forward["received"]] == ["daily-3"]
+    assert harness.tree_digest(lab.pool.mountpoint(lab.pool.name + "/middle")) == digests[3]
+    assert restore(lab, ds, snapshot="daily-3", target=lab.pool.name + "/middle")["changed"] is False
+    # Check mode without a key lists what is there and changes nothing.
+    settings = lab.settings(ds, _single_provider=True)
+    plan = run_legacy_restore(settings, target=lab.pool.name + "/plan", check_mode=True)
+    assert plan["changed"] is True and len(plan["backups"]) == 3
+    assert not lab.pool.exists(lab.pool.name + "/plan")
+
+
+def test_shards_on_s3_restore_and_damage_is_refused(lab, s3, tmp_path):
+    lab.config["providers"] = {}
+    lab.add_s3(s3, "old")
+    remote_name = "S3TOLD"
+    remote = lab.config["providers"]["old"]["remote"]
+    lab.config["providers"]["old"]["retries"] = 1
+    ds = lab.pool.create("shards")
+    fill(lab, ds, 7, size=300 << 10)
+    lab.pool.snapshot(ds, "s1")
+    old_tool(lab, remote, ds, "s1", shards=True, env=s3.env(remote_name))
+    store = Store(lab.settings(ds).providers["old"])
+    listed = list_legacy(store, ds)
+    assert len(listed) == 1 and listed[0].layout == "shard" and listed[0].kind == "unknown"
+    assert [p.offset for p in listed[0].pieces][:3] == [0, PIECE, 2 * PIECE]
+    result = restore(lab, ds, target=lab.pool.name + "/copy")
+    assert result["plan"][0]["kind"] == "full", "the kind comes from the stream header"
+    assert harness.tree_digest(lab.pool.mountpoint(lab.pool.name + "/copy")) == harness.tree_digest(
+        lab.pool.mountpoint(ds))
+
+    # A wrong key is named before anything is received.
+    other = harness.AgeKey(tmp_path, "other")
+    with pytest.raises(OffsiteError) as caught:
+        restore(lab, ds, identity_file=str(other.path), target=lab.pool.name + "/wrong")
+    assert caught.value.code == "wrong_key" and not lab.pool.exists(lab.pool.name + "/wrong")
+
+    # A flipped byte in a shard: age refuses it, nothing is left behind.
+    bucket = s3.root / "bucket" / lab.pool.name / ds.replace("/", "_")
+    shards = sorted(bucket.iterdir())
+    victim = shards[2]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    with pytest.raises(OffsiteError) as caught:
+        restore(lab, ds, target=lab.pool.name + "/damaged")
+    assert caught.value.code == "chunk_corrupt" and "s002" in caught.value.message
+    assert not lab.pool.exists(lab.pool.name + "/damaged")
+    assert not lab.pool.exists(lab.pool.name + "/damaged.offsite-partial")
+
+    # A missing shard: the listing names the gap, nothing is received.
+    store.delete(list_legacy(store, ds)[0].pieces[2].key)  # through S3: rclone serve s3 caches its listing
+    assert list_legacy(store, ds)[0].problems
+    with pytest.raises(OffsiteError) as caught:
+        restore(lab, ds, target=lab.pool.name + "/gap")
+    assert caught.value.code == "no_backup" and "piece 2" in caught.value.message
+    assert not lab.pool.exists(lab.pool.name + "/gap")
+
+
+def test_stream_header_parser_refuses_other_data():
+    with pytest.raises(ValueError):
+        parse_header(b"\0" * 400)
+    with pytest.raises(ValueError):
+        parse_header(b"short")
+
+
+def test_offsite_restore_module_restores_old_tool_backup(lab, ansible):
+    root = legacy_lab(lab)
+    ds = lab.pool.create("mod")
+    fill(lab, ds, 11)
+    lab.pool.snapshot(ds, "old-1")
+    old_tool(lab, str(root), ds, "old-1")
+    target = lab.pool.name + "/mod-restored"
+    result = ansible.module("offsite_restore", {
+        "dataset": ds, "target": target, "config": str(lab.config_path), "identity_file": str(lab.key.path)})
+    assert result["_rc"] == 0, result.get("msg")
+    assert result["changed"] is True and result["legacy"] is True
+    assert harness.tree_digest(lab.pool.mountpoint(target)) == harness.tree_digest(lab.pool.mountpoint(ds))
