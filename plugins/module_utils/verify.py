@@ -53,8 +53,10 @@ def check_chunk(store: Store, bdir: str, record: ChunkRecord, algorithm: str = "
             sink = _ReceiveSink(_Discard(), codec.decompressor(algorithm), mac)
             try:
                 codec.decrypt_stream(reader, sink, identities)
+                sink.finish()  # waits for the sink's worker: every byte decompressed and MAC'd
             except Exception as exc:  # age authentication or decompression failed
                 decrypt_error = exc
+                sink.abort()
         while reader.read(BLOCK_SIZE):  # the rest of the object (all of it when not decrypting)
             pass
     finally:
