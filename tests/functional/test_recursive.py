@@ -206,3 +206,28 @@ def test_zvol_in_tree_round_trips_block_device_bytes(lab):
     harness.run(["udevadm", "settle"], check=False)
     with open(Path("/dev/zvol") / pool / "copy" / "vol", "rb") as handle:
         assert handle.read(len(payload)) == payload
+
+
+def test_whole_pool_backup_and_restore_one_task_each(lab, ansible, tmp_path):
+    pool = lab.pool.name
+    for seed, rel in enumerate(("apps", "apps/db", "scratch")):
+        fill(lab, lab.pool.create(rel), 400 + seed)
+    fill(lab, pool, 410)
+    # The policy says: this pool is backed up recursively, without scratch.
+    lab.config["datasets"] = {pool: {"recursive": True, "exclude": ["scratch"]}}
+    config = str(lab.config_path)
+    backup = ansible.module("offsite_backup", {"dataset": pool, "snapshot": "p1", "create": True, "config": config})
+    assert backup["_rc"] == 0, backup.get("msg")
+    assert sorted(backup["datasets"]) == [pool, pool + "/apps", pool + "/apps/db"]
+    assert backup["excluded"] == [pool + "/scratch"]
+    args = {"dataset": pool, "recursive": True, "target": pool + "/dr", "mountpoint": str(tmp_path / "dr"),
+            "config": config, "identity_file": str(lab.key.path)}
+    plan = ansible.module("offsite_restore", args, check=True)
+    assert plan["_rc"] == 0 and plan["changed"] is True, plan.get("msg")
+    assert [p["target"] for p in plan["plan"]] == [pool + "/dr", pool + "/dr/apps", pool + "/dr/apps/db"]
+    assert not lab.pool.exists(pool + "/dr")
+    restored = ansible.module("offsite_restore", args)
+    assert restored["_rc"] == 0 and restored["failed_datasets"] == [], restored.get("msg")
+    assert lab.pool.mountpoint(pool + "/dr/apps/db") == tmp_path / "dr" / "apps" / "db"
+    for rel in ("", "/apps", "/apps/db"):
+        assert own_digest(lab.pool.mountpoint(pool + "/dr" + rel)) == own_digest(lab.pool.mountpoint(pool + rel))
