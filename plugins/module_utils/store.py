@@ -125,6 +125,12 @@ class Store:
             self._run(["copyto", "--retries", "1", "--no-check-dest", local_path, self.path(key)], "upload %s" % key)
         self.retry(once, "upload of %s" % key)
 
+    def copy(self, source: str, key: str) -> None:
+        """Copy an object to another key on this remote (server-side where the backend can)."""
+        def once() -> None:
+            self._run(["copyto", "--retries", "1", self.path(source), self.path(key)], "copy %s to %s" % (source, key))
+        self.retry(once, "copy of %s" % source)
+
     def put_bytes(self, key: str, data: bytes) -> None:
         def once() -> None:
             self._run(["rcat", self.path(key)], "upload %s" % key, data=data)
