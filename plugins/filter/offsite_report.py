@@ -132,14 +132,14 @@ def fleet_report(hostvars: Any, hosts: List[str], var: str = "offsite_report_sta
     # Chart geometry: one horizontal bar per host and provider.
     label_width, bar_height, gap, top = 220, 20, 6, 10
     biggest = max([b["bytes"] for b in bars] or [0]) or 1
-    for position, bar in enumerate(bars):
-        bar["label"] = "%s / %s" % (bar["host"], bar["provider"])
-        bar["text"] = human_bytes(bar["bytes"])
-        bar["x"] = label_width
-        bar["y"] = top + position * (bar_height + gap)
-        bar["width"] = max(1, int(round(chart_width * bar["bytes"] / float(biggest)))) if bar["bytes"] else 0
-        bar["height"] = bar_height
-        bar["color"] = PALETTE[providers_seen.index(bar["provider"]) % len(PALETTE)]
+    for position, item in enumerate(bars):
+        item["label"] = "%s / %s" % (item["host"], item["provider"])
+        item["text"] = human_bytes(item["bytes"])
+        item["x"] = label_width
+        item["y"] = top + position * (bar_height + gap)
+        item["width"] = max(1, int(round(chart_width * item["bytes"] / float(biggest)))) if item["bytes"] else 0
+        item["height"] = bar_height
+        item["color"] = PALETTE[providers_seen.index(item["provider"]) % len(PALETTE)]
     chart = {"bars": bars, "width": label_width + chart_width + 120,
              "height": top * 2 + max(1, len(bars)) * (bar_height + gap), "label_width": label_width,
              "legend": [{"provider": p, "color": PALETTE[i % len(PALETTE)]} for i, p in enumerate(providers_seen)]}
@@ -196,7 +196,7 @@ def _statuses(data: Any) -> Dict[str, Dict[str, Any]]:
 
 def to_prometheus(data: Any) -> str:
     """The Prometheus text format (for node_exporter's textfile collector)."""
-    samples: Dict[str, List[str]] = {name: [] for name, _ in METRICS}
+    samples: Dict[str, List[str]] = {metric[0]: [] for metric in METRICS}
     for host, result in sorted(_statuses(data).items()):
         ns = result.get("namespace")
         samples["offsite_host_health"].append("%s %d" % (_labels(host=host, namespace=ns),

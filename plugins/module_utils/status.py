@@ -311,8 +311,8 @@ def _provider_report(ds: str, provider: str, store: Optional[Store], listing: ca
     restorable = [(b, e) for b, e in zip(backups, entries) if e["restorable"]]
     latest = None
     if restorable:
-        backup, entry = max(restorable, key=lambda be: (be[0].manifest.snapshot.creation,
-                                                          be[0].manifest.snapshot.createtxg))
+        backup, entry = max(restorable, key=lambda pair: (
+            pair[0].manifest.snapshot.creation, pair[0].manifest.snapshot.createtxg))
         created = backup.manifest.snapshot.creation
         latest = {"backup_id": backup.backup_id, "snapshot": entry["snapshot"], "guid": entry["guid"],
                   "created": entry["created"], "created_epoch": created,
@@ -429,10 +429,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
             try:
                 validate_dataset(ds)
             except OffsiteError:
-                for (bds, _), backup in list(listing.backups.items()):
-                    if bds == ds:
+                for key, backup in list(listing.backups.items()):
+                    if key[0] == ds:
                         listing.stray.extend(backup.objects.values())
-                        del listing.backups[(bds, _)]
+                        del listing.backups[key]
                 continue
             found.setdefault(ds, set()).add(name)
     names = limit if limit is not None else sorted(set(configured) | set(found))
@@ -553,8 +553,8 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         if len(warnings) > 1:
             msg += " (and %d more problems)" % (len(warnings) - 1)
     else:
-        msg = "%s: %d datasets ok, %d backups, %s stored" % (namespace, len(datasets), summary["backups"],
-                                                            human_bytes(summary["stored_bytes"]))
+        msg = "%s: %d datasets ok, %d backups, %s stored" % (
+            namespace, len(datasets), summary["backups"], human_bytes(summary["stored_bytes"]))
     return {
         "changed": False,
         "host": socket.gethostname(),

@@ -24,7 +24,7 @@ description:
     older backups, incomplete uploads that are not running, orphan objects, unreadable manifests, local
     snapshots not backed up yet. An upload running now is only C(info)."
 author:
-  - offsite.zfs developers
+  - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
 attributes:
@@ -33,8 +33,11 @@ attributes:
     description: Runs the same way in check mode; it never changes anything.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
   platform:
+    support: full
     platforms: posix
+    description: Any POSIX host with rclone; ZFS only to compare local snapshots.
 options:
   datasets:
     description:

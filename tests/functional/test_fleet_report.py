@@ -235,3 +235,29 @@ def test_fleet_report_playbook_renders_in_headless_chromium(fleet, ansible, tmp_
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1400, 1000)
     assert png.stat().st_size > 20000, "a rendered page, not a blank one"
+
+
+def test_filters_escape_labels_and_count_failed_hosts():
+    from ansible_collections.offsite.zfs.plugins.filter.offsite_report import fleet_report, to_prometheus
+    result = {"health": "warning", "namespace": 'we"ird\\ns', "generated_epoch": 1.5, "running": [],
+              "summary": {"datasets": 1, "backups": 0, "stored_bytes": 0, "problems": 1},
+              "problems": [{"code": "not_backed_up", "severity": "warning", "dataset": "tank/a"}],
+              "datasets": {"tank/a": {"health": "warning", "max_age_seconds": 60.0, "providers": {}, "latest": None,
+                                      "problems": [{"code": "not_backed_up", "severity": "warning",
+                                                    "message": "<b>1 snapshot</b> is not backed up yet."}]}},
+              "providers": {"b2": {"stored_bytes": 0}}}
+    text = to_prometheus({"h1": result})
+    assert 'offsite_host_health{host="h1",namespace="we\\"ird\\\\ns"} 1' in text
+    assert 'offsite_problems{host="h1",namespace="we\\"ird\\\\ns",dataset="tank/a",code="not_backed_up",' \
+           'severity="warning"} 1' in text
+    assert text.count("# TYPE ") == text.count("# HELP ")
+    fleet = fleet_report({"h1": {"offsite_report_status": result},
+                          "h2": {"offsite_report_status": {"failed": True, "msg": "no such config"}}},
+                         ["h1", "h2", "h3"])
+    assert [h["health"] for h in fleet["hosts"]] == ["warning", "critical", "critical"]
+    assert fleet["totals"]["failed_hosts"] == 2 and fleet["health"] == "critical"
+    assert [r["dataset"] for r in fleet["rows"]] == ["tank/a", "", ""]
+    assert "no such config" in fleet["rows"][1]["problems"][0]["message"]
+    assert to_prometheus(fleet) == to_prometheus({"h1": result})
+    with pytest.raises(ValueError):
+        to_prometheus(["not", "a", "status"])
