@@ -22,19 +22,24 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import secrets
+import socket
 import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    TOOL_VERSION,
     OffsiteError,
     human_bytes,
     validate_dataset,
     validate_snapshot,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import (
@@ -66,10 +71,15 @@ class StreamHeader:
     fromguid: str  # "0" for a full stream
     creation: int
     toname: str  # the original dataset@snapshot
+    objset_type: int = 2  # DMU_OST_ZFS = 2 (file system), DMU_OST_ZVOL = 1 (volume)
 
     @property
     def full(self) -> bool:
         return self.fromguid == "0"
+
+    @property
+    def dataset_type(self) -> str:
+        return "volume" if self.objset_type == 1 else "filesystem"
 
 
 def parse_header(data: bytes) -> StreamHeader:
@@ -78,9 +88,9 @@ def parse_header(data: bytes) -> StreamHeader:
         for order in ("<", ">"):
             drr_type, _, magic = struct.unpack(order + "IIQ", data[:16])
             if drr_type == 0 and magic == DRR_MAGIC:
-                _, creation, _, _, toguid, fromguid = struct.unpack(order + "QQIIQQ", data[16:56])
+                _, creation, objset_type, _, toguid, fromguid = struct.unpack(order + "QQIIQQ", data[16:56])
                 toname = data[56:HEADER_BYTES].split(b"\0", 1)[0].decode("utf-8", "replace")
-                return StreamHeader(str(toguid), str(fromguid), creation, toname)
+                return StreamHeader(str(toguid), str(fromguid), creation, toname, objset_type)
     raise ValueError("not a zfs send stream")
 
 
@@ -178,9 +188,10 @@ class _Enough(Exception):
 class _PlainSink(io.RawIOBase):
     """Decrypted bytes -> gunzip -> SHA-256 -> a sink (zfs receive's stdin), or the first bytes only."""
 
-    def __init__(self, pipe: Any = None, keep: int = 0) -> None:
+    def __init__(self, pipe: Any = None, keep: int = 0, mac: Any = None) -> None:
         super().__init__()
         self._pipe = pipe
+        self._mac = mac
         self._gunzip = codec.decompressor("gzip")
         self._keep = keep
         self.head = b""
@@ -198,6 +209,8 @@ class _PlainSink(io.RawIOBase):
         plain = self._gunzip.decompress(bytes(data))
         if plain:
             self.sha256.update(plain)
+            if self._mac is not None:
+                self._mac.update(plain)
             self.plain_bytes += len(plain)
             if self._keep:
                 self.head += plain[:self._keep - len(self.head)]
@@ -211,12 +224,39 @@ class _PlainSink(io.RawIOBase):
         return len(data)
 
 
-def _decrypt_piece(store: Store, piece: Piece, sink: _PlainSink, identities: List[Any], label: str) -> None:
-    """rclone cat -> age decrypt -> sink. Raises OffsiteError naming the piece."""
+class _CipherReader(io.RawIOBase):
+    """Counts and hashes the encrypted bytes on their way to the decryptor."""
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        if not data:
+            return 0
+        buffer[:len(data)] = data
+        self.sha256.update(data)
+        self.count += len(data)
+        return len(data)
+
+
+def _decrypt_piece(store: Store, piece: Piece, sink: _PlainSink, identities: List[Any], label: str,
+                   cipher: Optional[List[_CipherReader]] = None) -> None:
+    """rclone cat -> age decrypt -> sink. Raises OffsiteError naming the piece. cipher receives the reader."""
     child = store.open_get_stream(piece.key)
+    reader: Any = child.stdout
+    if cipher is not None:
+        reader = _CipherReader(child.stdout)
+        cipher.append(reader)
     broken: Optional[BaseException] = None
     try:
-        codec.decrypt_stream(child.stdout, sink, identities)
+        codec.decrypt_stream(reader, sink, identities)
     except _Enough:
         child.kill()
     except (BrokenPipeError, ConnectionResetError) as exc:
@@ -561,3 +601,153 @@ def restore_any(settings: DatasetSettings, legacy: Optional[bool] = None, **kwar
     result["legacy_detected"] = f"no native backup: {native_error.message}"
     return result
 
+
+# -- adopting: native manifests for verified legacy backups ---------------------------------------------------
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _adopt_one(store: Store, settings: DatasetSettings, backup: LegacyBackup, base: Optional[SnapshotRef],
+               backup_id: str, identities: List[Any], recipients: List[str]) -> Manifest:
+    """Verify every piece (download, age, gunzip, continuity), copy it as a chunk, then write the manifest."""
+    started = _now()
+    key = secrets.token_bytes(32)
+    bdir = catalog.backup_dir(settings.namespace, settings.dataset, backup_id)
+    records: List[ChunkRecord] = []
+    done = 0
+    for index, piece in enumerate(backup.pieces):
+        if piece.offset is not None and piece.offset != done:
+            raise OffsiteError(f"Shard {piece.key} of {backup.name} starts at byte {piece.offset} but the shards "
+                               f"before it hold {done} bytes: a shard is missing or was replaced.", "chunk_mismatch")
+        mac = chunk_mac(key, backup_id, index)
+        sink = _PlainSink(mac=mac)
+        cipher: List[_CipherReader] = []
+        _decrypt_piece(store, piece, sink, identities, backup.name, cipher)
+        if backup.layout == "split" and 0 < index < len(backup.pieces) and records and \
+                records[-1].plain_bytes != records[0].plain_bytes:
+            raise OffsiteError(f"Piece {backup.pieces[index - 1].key} of {backup.name} holds "
+                               f"{records[-1].plain_bytes} bytes but the first piece {records[0].plain_bytes}: a "
+                               f"piece is missing or was replaced.", "chunk_mismatch")
+        if cipher[0].count != piece.size:
+            raise OffsiteError(f"Piece {piece.key} of {backup.name} on {store.name} is {cipher[0].count} bytes but "
+                               f"was listed with {piece.size}: it changed while being adopted.", "chunk_mismatch")
+        obj = catalog.chunk_object(index, ".gz")
+        records.append(ChunkRecord(index, obj, sink.plain_bytes, mac.hexdigest(), cipher[0].count,
+                                   cipher[0].sha256.hexdigest()))
+        done += sink.plain_bytes
+    for record, piece in zip(records, backup.pieces):
+        store.copy(piece.key, f"{bdir}/{record.object}")
+    listed = {o.path: o.size for o in store.list(bdir, max_depth=1)}
+    for record in records:
+        if listed.get(record.object) != record.stored_bytes:
+            raise OffsiteError(f"The copy {record.object} of {backup.name} on {store.name} does not have the size of "
+                               f"its piece; run the adoption again.", "upload_incomplete")
+    header = backup.header
+    manifest = Manifest(
+        backup_id=backup_id, namespace=settings.namespace, dataset=settings.dataset,
+        dataset_type=header.dataset_type,
+        snapshot=SnapshotRef(backup.snapshot, header.toguid, 0, header.creation),
+        kind="incremental" if base else "full", base=base, send_flags=[],
+        compression={"algorithm": "gzip", "level": 6},
+        encryption={"kind": "recipients", "recipients": recipients, "wrapped_identity": None,
+                    "sealed_key": codec.seal(key, codec.parse_recipients(recipients))},
+        chunk_size=max([r.plain_bytes for r in records] or [0]), chunks=records,
+        estimate={"bytes": done, "method": f"adopted from the old tool's {backup.name} ({backup.layout})"},
+        host=socket.gethostname(), tool_version=TOOL_VERSION, started=started, finished=_now())
+    manifest.seal_with(key)
+    store.put_bytes(f"{bdir}/{catalog.MANIFEST}", manifest.to_json())
+    return manifest
+
+
+def _depth(backup: LegacyBackup, by_guid: Dict[str, LegacyBackup]) -> int:
+    depth = 0
+    seen = set()
+    while backup.header and not backup.header.full and backup.header.fromguid in by_guid:
+        if backup.header.fromguid in seen:
+            break
+        seen.add(backup.header.fromguid)
+        backup = by_guid[backup.header.fromguid]
+        depth += 1
+    return depth
+
+
+def adopt_legacy(settings: DatasetSettings, keys: Keys, check_mode: bool = False,
+                 stores: Optional[Dict[str, Store]] = None) -> Dict[str, Any]:
+    """Give every complete legacy backup of the dataset a native copy and manifest, after verifying every piece.
+
+    On each selected provider, every piece is downloaded, decrypted and gunzipped (nothing reaches ZFS),
+    then copied (server-side where the backend can) to `<namespace>/<dataset>/@<backup id>/chunk-NNNNNN.gz.age`
+    and described by a manifest with keyed digests, so status, prune and restore treat it like a native
+    backup. The legacy objects are left as they are. Bases are adopted before the backups that need them.
+    """
+    dataset = settings.dataset
+    identities = list(keys.identities)
+    if not identities:
+        raise OffsiteError(f"Adopting the legacy backups of {dataset} needs the age identity they were encrypted "
+                           f"to (every piece is decrypted to verify it): pass identity or identity_file.", "no_keys")
+    recipients = list(dict.fromkeys(list(settings.recipients) + [
+        str(identity.to_public()) for identity in identities if hasattr(identity, "to_public")]))
+    if not recipients:
+        raise OffsiteError(f"Adopting the legacy backups of {dataset} needs recipients to seal the new manifests' "
+                           f"keys to: configure recipients or pass an age identity.", "no_keys")
+    result: Dict[str, Any] = {"changed": False, "dataset": dataset, "namespace": settings.namespace, "providers": {},
+                              "failed_providers": []}
+    for name in settings.selected:
+        store = (stores or {}).get(name) or Store(settings.providers[name])
+        entries: List[Dict[str, Any]] = []
+        result["providers"][name] = {"provider": name, "backups": entries}
+        try:
+            backups = [b for b in list_legacy(store, dataset) if b.complete]
+            for backup in backups:
+                read_header(store, backup, identities)
+            backups = [b for b in backups if b.complete]
+            by_guid = {b.header.toguid: b for b in sorted(backups, key=lambda b: b.kind != "full")}
+            listing = catalog.list_backups(store, settings.namespace, dataset)
+            native = {b.backup_id: b for b in listing.for_dataset(dataset) if b.complete}
+            native_refs = {b.manifest.snapshot.guid: b.manifest.snapshot for b in native.values()}
+            for backup in sorted(backups, key=lambda b: (_depth(b, by_guid), b.header.creation)):
+                entry: Dict[str, Any] = {"name": backup.name, "snapshot": backup.snapshot, "kind": backup.kind}
+                entries.append(entry)
+                base: Optional[SnapshotRef] = None
+                try:
+                    validate_snapshot(backup.snapshot)
+                    if not backup.header.full:
+                        source = by_guid.get(backup.header.fromguid)
+                        base = (SnapshotRef(source.snapshot, source.header.toguid, 0, source.header.creation)
+                                if source else native_refs.get(backup.header.fromguid))
+                        if base is None:
+                            raise OffsiteError(f"{backup.name} is incremental from the snapshot with guid "
+                                               f"{backup.header.fromguid}, which has no backup here; it cannot be "
+                                               f"adopted.", "no_backup")
+                    backup_id = catalog.make_backup_id(backup.snapshot, int(backup.header.toguid),
+                                                       base.name if base else None)
+                    entry["backup_id"] = backup_id
+                    if backup_id in native:
+                        entry.update(status="present", message=f"{backup.name} is already adopted as {backup_id}.")
+                    elif check_mode:
+                        entry.update(status="planned", message=f"would verify {len(backup.pieces)} pieces of "
+                                                               f"{backup.name} and adopt it as {backup_id}")
+                        result["changed"] = True
+                    else:
+                        manifest = _adopt_one(store, settings, backup, base, backup_id, identities, recipients)
+                        native_refs[manifest.snapshot.guid] = manifest.snapshot
+                        entry.update(status="adopted", chunks=len(manifest.chunks), bytes_plain=manifest.plain_bytes,
+                                     message=f"verified every piece of {backup.name} and adopted it as {backup_id}")
+                        result["changed"] = True
+                except OffsiteError as exc:
+                    entry.update(status="failed", message=exc.message, error_code=exc.code)
+                    if name not in result["failed_providers"]:
+                        result["failed_providers"].append(name)
+        except OffsiteError as exc:
+            result["providers"][name].update(status="failed", message=exc.message, error_code=exc.code)
+            result["failed_providers"].append(name)
+    counts: Dict[str, int] = {}
+    for entry in (e for p in result["providers"].values() for e in p["backups"]):
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    result["msg"] = f"legacy backups of {dataset}: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                                                        or "none found")
+    failures = [e["message"] for p in result["providers"].values() for e in p["backups"] if e["status"] == "failed"]
+    failures += [p["message"] for p in result["providers"].values() if p.get("status") == "failed"]
+    if failures:
+        result["msg"] += "; " + "; ".join(failures)
+    return result

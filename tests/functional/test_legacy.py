@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy import (
+    adopt_legacy,
     list_legacy,
     parse_header,
     restore_any,
@@ -172,3 +173,44 @@ def test_offsite_restore_module_restores_old_tool_backup(lab, ansible):
     assert result["_rc"] == 0, result.get("msg")
     assert result["changed"] is True and result["legacy"] is True
     assert harness.tree_digest(lab.pool.mountpoint(target)) == harness.tree_digest(lab.pool.mountpoint(ds))
+
+
+def test_adopt_verifies_every_piece_and_writes_native_backups(lab):
+    root = legacy_lab(lab)
+    ds = lab.pool.create("adopt")
+    for number in (1, 2):
+        fill(lab, ds, 20 + number, "file%d.bin" % number)
+        lab.pool.snapshot(ds, "a%d" % number)
+        old_tool(lab, str(root), ds, "a%d" % number, base="a1" if number == 2 else None)
+    expected = harness.tree_digest(lab.pool.mountpoint(ds))
+    settings = lab.settings(ds)
+    keys = load_keys(None, str(lab.key.path), None)
+    native_dir = root / "testhost" / ds
+    plan = adopt_legacy(settings, keys, check_mode=True)
+    assert [e["status"] for e in plan["providers"]["old"]["backups"]] == ["planned", "planned"]
+    assert not native_dir.exists(), "check mode writes nothing"
+    result = adopt_legacy(settings, keys)
+    entries = result["providers"]["old"]["backups"]
+    assert [(e["snapshot"], e["status"]) for e in entries] == [("a1", "adopted"), ("a2", "adopted")]
+    assert entries[1]["backup_id"].endswith("+from+a1")
+    assert all((native_dir / ("@" + e["backup_id"]) / "manifest.json").exists() for e in entries)
+    assert (root / ds.replace("/", "_") / "full-a1-x000.zfs.gz.age").exists(), "legacy objects are kept"
+    assert adopt_legacy(settings, keys)["changed"] is False
+    # Now a native backup: restored by the native pipeline (digests, keyed MACs), linked by guid.
+    restored = lab.restore(ds, "a2", target=lab.pool.name + "/adopted", provider="old")
+    assert "legacy" not in restored and len(restored["chain"]) == 2
+    assert harness.tree_digest(lab.pool.mountpoint(lab.pool.name + "/adopted")) == expected
+
+    # A damaged piece is refused at adoption, by name, and nothing is written for that backup.
+    fill(lab, ds, 30, "file3.bin")
+    lab.pool.snapshot(ds, "a3")
+    old_tool(lab, str(root), ds, "a3", base="a2")
+    victim = root / ds.replace("/", "_") / "incr-a3-x001.zfs.gz.age"
+    data = bytearray(victim.read_bytes())
+    data[-40] ^= 0x01
+    victim.write_bytes(bytes(data))
+    failed = adopt_legacy(settings, keys)
+    assert failed["failed_providers"] == ["old"]
+    bad = next(e for e in failed["providers"]["old"]["backups"] if e["snapshot"] == "a3")
+    assert bad["status"] == "failed" and victim.name in bad["message"]
+    assert not any(p.name.startswith("@a3+") for p in native_dir.iterdir())
