@@ -444,6 +444,8 @@ def resolve_snapshot(zfs: Zfs, settings: DatasetSettings, snapshot: Optional[str
                      check_mode: bool, recursive: bool = False) -> Tuple[Optional[Snapshot], bool, List[Snapshot]]:
     """The snapshot to back up (creating it when asked), whether it was created, and the local snapshots."""
     dataset = settings.dataset
+    if snapshot is not None:
+        validate_snapshot(snapshot)  # before any zfs command runs
     local = zfs.snapshots(dataset)
     if snapshot is None:
         if create:

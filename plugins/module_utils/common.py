@@ -31,10 +31,11 @@ class OffsiteError(Exception):
 # ZFS allows alphanumerics and "_ - . :" in a name component (and a space, which
 # this collection refuses so that every name is also a safe object key).
 _COMPONENT = r"[A-Za-z0-9_][A-Za-z0-9_.:-]*"
-_DATASET_RE = re.compile(r"^%s(/%s)*$" % (_COMPONENT, _COMPONENT))
-_SNAPSHOT_RE = re.compile(r"^%s$" % _COMPONENT)
-_PROVIDER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")
-_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "tank/data\n" through.
+_DATASET_RE = re.compile(r"^%s(/%s)*\Z" % (_COMPONENT, _COMPONENT))
+_SNAPSHOT_RE = re.compile(r"^%s\Z" % _COMPONENT)
+_PROVIDER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}\Z")
+_NAMESPACE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}\Z")
 MAX_NAME = 255
 RESERVED_PROVIDERS = ("all", "auto")
 

@@ -27,6 +27,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     human_bytes,
     run_temp_dir,
     validate_dataset,
+    validate_provider,
     validate_snapshot,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest
@@ -108,8 +109,11 @@ def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Opt
         else:
             candidates = [b for b in backups if b.complete and b.manifest.snapshot.name == snapshot]
         if not candidates:
-            reasons.append("%s has no complete backup of %s%s" % (
-                store.name, dataset, "@" + snapshot if snapshot else ""))
+            damaged = [b.manifest_error.rstrip(".") for b in backups
+                       if b.manifest_error and (snapshot is None or b.snapshot_name == snapshot)]
+            reasons.append("%s has no complete backup of %s%s%s" % (
+                store.name, dataset, "@" + snapshot if snapshot else "",
+                " (%s%s)" % (damaged[0][:1].lower(), damaged[0][1:]) if damaged else ""))
             continue
         target = candidates[0]
         chain = catalog.resolve_chain(backups, target.manifest.snapshot.guid)
@@ -471,6 +475,8 @@ def run_restore(settings: DatasetSettings, snapshot: Optional[str] = None, targe
     if len(target) + len(STAGING_SUFFIX) > 255:
         raise OffsiteError("The target name %s is too long to stage a restore under." % target, "bad_name")
     keys = keys or Keys()
+    if provider not in (None, "auto"):
+        validate_provider(provider)  # a hostile name is refused as such, never echoed into another message
     names = list(settings.providers) if provider in (None, "auto") else [provider]
     if provider not in (None, "auto") and provider not in settings.providers:
         raise OffsiteError("The provider %s is not configured; configured providers: %s." % (
