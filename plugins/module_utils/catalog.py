@@ -180,7 +180,7 @@ def resolve_chain(backups: Sequence[Backup], guid: str, intact_only: bool = True
     """The shortest chain [full, incr, ...] ending at the snapshot with this guid, or None."""
     by_guid: Dict[str, List[Backup]] = {}
     for backup in backups:
-        if backup.complete and (backup.intact or not intact_only):
+        if backup.complete and (not intact_only or backup.intact):  # intact walks every chunk: only when asked
             by_guid.setdefault(backup.manifest.snapshot.guid, []).append(backup)
     memo: Dict[str, Optional[List[Backup]]] = {}
 

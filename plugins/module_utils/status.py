@@ -69,6 +69,12 @@ def parse_mtime(text: str) -> Optional[float]:
     return epoch
 
 
+def last_modified(backup: catalog.Backup) -> Optional[float]:
+    """When the newest object of a backup directory was written (one remote's ModTimes share a format)."""
+    stamps = [o.mtime for o in backup.objects.values() if o.mtime]
+    return parse_mtime(max(stamps)) if stamps else None
+
+
 def iso(epoch: Optional[float]) -> Optional[str]:
     if epoch is None:
         return None
@@ -162,10 +168,9 @@ def running_operations(state_dir: str) -> List[Dict[str, Any]]:
 # -- one dataset on one provider ------------------------------------------------------------------
 def _backup_entry(backup: catalog.Backup) -> Dict[str, Any]:
     listed = sum(o.size for o in backup.objects.values())
-    mtimes = [t for t in (parse_mtime(o.mtime) for o in backup.objects.values()) if t is not None]
     entry: Dict[str, Any] = {"backup_id": backup.backup_id, "complete": backup.complete,
                              "objects": len(backup.objects), "listed_bytes": listed,
-                             "last_upload": iso(max(mtimes)) if mtimes else None}
+                             "last_upload": iso(last_modified(backup))}
     manifest = backup.manifest
     if manifest is None:
         info = id_parts(backup.backup_id)
@@ -191,12 +196,18 @@ class _Chains:
 
     def __init__(self, backups: List[catalog.Backup]) -> None:
         self.backups = backups
+        # Backup.intact walks every chunk: decide it once per backup, not once per chain lookup.
+        self._intact_backups = [b for b in backups if b.complete and b.intact]
+        self._intact_ids = {b.backup_id for b in self._intact_backups}
         self._intact: Dict[str, Optional[List[catalog.Backup]]] = {}
         self._any: Dict[str, Optional[List[catalog.Backup]]] = {}
 
+    def is_intact(self, backup: catalog.Backup) -> bool:
+        return backup.backup_id in self._intact_ids
+
     def intact(self, guid: str) -> Optional[List[catalog.Backup]]:
         if guid not in self._intact:
-            self._intact[guid] = catalog.resolve_chain(self.backups, guid)
+            self._intact[guid] = catalog.resolve_chain(self._intact_backups, guid, intact_only=False)
         return self._intact[guid]
 
     def any(self, guid: str) -> Optional[List[catalog.Backup]]:
@@ -207,7 +218,7 @@ class _Chains:
     def own_chain(self, backup: catalog.Backup, intact_only: bool) -> Optional[List[catalog.Backup]]:
         """The chain ending at this very backup (not another one of the same snapshot)."""
         manifest = backup.manifest
-        if manifest is None or (intact_only and not backup.intact):
+        if manifest is None or (intact_only and not self.is_intact(backup)):
             return None
         if manifest.kind == "full":
             return [backup]
@@ -239,8 +250,8 @@ def _provider_report(ds: str, provider: str, store: Optional[Store], listing: ca
                                         "%s; back %s up again and delete the damaged backup directory." % (
                                             backup.manifest_error.rstrip("."), label)))
                 continue
-            mtimes = [t for t in (parse_mtime(o.mtime) for o in backup.objects.values()) if t is not None]
-            age = round(now - max(mtimes), 1) if mtimes else None
+            written = last_modified(backup)
+            age = round(now - written, 1) if written is not None else None
             if running_backup:
                 problems.append(problem("incomplete_upload", "info", ds, provider, backup.backup_id,
                                         "The upload of %s to %s is running now (%d objects, %s so far)." % (
