@@ -19,17 +19,31 @@ description:
     backup.
   - The legacy objects are not changed or deleted. A backup already adopted is C(changed=false).
 author:
-  - offsite.zfs developers
+  - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
-    description: Lists what would be adopted after reading the stream headers; copies and writes nothing.
+    details: Lists what would be adopted after reading the stream headers; copies and writes nothing.
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
+  action:
+    support: none
+  async:
+    support: full
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: full
+    membership:
+    - offsite.zfs.offsite
 options:
   dataset:
     description:

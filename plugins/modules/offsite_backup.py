@@ -19,17 +19,31 @@ description:
     complete.
   - Idempotent; a snapshot already backed up to a provider is C(changed=false) there.
 author:
-  - offsite.zfs developers
+  - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
-    description: Returns the plan per provider (full or incremental, base, estimated bytes and chunks).
+    details: Returns the plan per provider (full or incremental, base, estimated bytes and chunks).
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
+  action:
+    support: none
+  async:
+    support: full
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: full
+    membership:
+    - offsite.zfs.offsite
 options:
   dataset:
     description:

@@ -20,17 +20,31 @@ description:
     on any failure the receive is aborted and nothing new is left behind.
   - Idempotent; a target that already holds the snapshot with the same guid is C(changed=false).
 author:
-  - offsite.zfs developers
+  - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
-    description: Returns the plan (provider, chain, backups to receive, bytes).
+    details: Returns the plan (provider, chain, backups to receive, bytes).
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
+  action:
+    support: none
+  async:
+    support: full
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: full
+    membership:
+    - offsite.zfs.offsite
 options:
   dataset:
     description:

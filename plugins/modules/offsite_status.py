@@ -27,17 +27,29 @@ author:
   - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
-    description: Runs the same way in check mode; it never changes anything.
+    details: Runs the same way in check mode; it never changes anything.
   diff_mode:
     support: none
-    description: Nothing changes, so there is nothing to diff.
   platform:
     support: full
     platforms: posix
-    description: Any POSIX host with rclone; ZFS only to compare local snapshots.
+    details: Any POSIX host with rclone; ZFS only to compare local snapshots.
+  action:
+    support: none
+  async:
+    support: full
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: full
+    membership:
+    - offsite.zfs.offsite
 options:
   datasets:
     description:
