@@ -169,6 +169,15 @@ def test_adhoc_status_across_the_fleet(fleet, ansible):
     assert db1["datasets"]["%s/db" % pool]["not_backed_up"] == {"local": ["d2"]}
     assert problem_codes(db1, "%s/db-old" % pool) == {"stale": "critical"}
     assert results["broken1"]["failed"] is True and "does not exist" in results["broken1"]["msg"]
+    # verify=decrypt through ansible: the identity is no_log and never shown, even at -vvv.
+    secret = fleet.lab.key.secret
+    decrypted = ansible.module("offsite_status", {"config": str(fleet.tmp / "web1.yml"), "verify": "decrypt",
+                                                  "identity": secret}, host="web1", inventory=str(inventory),
+                               verbosity=3)
+    assert decrypted["failed"] is False and decrypted["health"] == "ok", decrypted.get("msg")
+    backups = [b for p in decrypted["datasets"]["%s/web" % pool]["providers"].values() for b in p["backups"]]
+    assert len(backups) == 4 and all(b["verified"] == "decrypt" for b in backups)
+    assert secret not in decrypted["_stdout"] + decrypted["_stderr"]
     # Check mode changes nothing and reports the same.
     checked = adhoc_all(ansible, inventory, {"config": "{{ offsite_config }}", "datasets": ["%s/web" % pool]},
                         check=True)
