@@ -345,7 +345,8 @@ def main() -> None:
             result = restore_any(settings, legacy=params["legacy"], snapshot=snapshot, target=params["target"],
                                  provider=provider, keys=keys, force=params["force"], check_mode=module.check_mode,
                                  properties=properties or None)
-            if properties and result.get("changed") and not module.check_mode:
+            if result.get("changed") and not module.check_mode:
+                # A stream sent with -p can carry a mountpoint that is in use here: say so instead of hiding it.
                 problem = mount_restored(Zfs(settings.zfs), result["target"])
                 if problem:
                     result["mount_error"] = problem
