@@ -251,6 +251,13 @@ skipped:
   returned: when recursive
   type: dict
   sample: {"tank/new": "tank/new has no backup of snapshot nightly-47"}
+mount_error:
+  description:
+    - Why the restored file system is not mounted (for example, the mountpoint it carries from C(zfs send -p)
+      is in use); set O(mountpoint) to mount it elsewhere.
+  returned: when the restored file system could not be mounted
+  type: str
+  sample: "Could not mount tank/copy: cannot mount '/srv/data': directory is not empty"
 legacy:
   description: True when a backup of the old tool was restored.
   returned: when a legacy backup was restored
