@@ -161,18 +161,21 @@ def test_stream_header_parser_refuses_other_data():
         parse_header(b"short")
 
 
-def test_offsite_restore_module_restores_old_tool_backup(lab, ansible):
+def test_offsite_restore_module_restores_old_tool_backup(lab, ansible, tmp_path):
     root = legacy_lab(lab)
     ds = lab.pool.create("mod")
     fill(lab, ds, 11)
     lab.pool.snapshot(ds, "old-1")
     old_tool(lab, str(root), ds, "old-1")
     target = lab.pool.name + "/mod-restored"
+    mountpoint = tmp_path / "restored-here"
     result = ansible.module("offsite_restore", {
-        "dataset": ds, "target": target, "config": str(lab.config_path), "identity_file": str(lab.key.path)})
+        "dataset": ds, "target": target, "config": str(lab.config_path), "identity_file": str(lab.key.path),
+        "mountpoint": str(mountpoint)})
     assert result["_rc"] == 0, result.get("msg")
-    assert result["changed"] is True and result["legacy"] is True
-    assert harness.tree_digest(lab.pool.mountpoint(target)) == harness.tree_digest(lab.pool.mountpoint(ds))
+    assert result["changed"] is True and result["legacy"] is True and "mount_error" not in result
+    assert lab.pool.mountpoint(target) == mountpoint
+    assert harness.tree_digest(mountpoint) == harness.tree_digest(lab.pool.mountpoint(ds))
 
 
 def test_adopt_verifies_every_piece_and_writes_native_backups(lab):
