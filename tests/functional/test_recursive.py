@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Dict
 
@@ -184,6 +185,15 @@ def test_destroyed_child_keeps_remote_backups_and_failed_child_is_named(lab):
         lab.pool.mountpoint(names["alice"]))
 
 
+def wait_for_device(path: Path, seconds: float = 30.0) -> Path:
+    """Poll until udev has created the volume's device node."""
+    deadline = time.time() + seconds
+    while not path.exists():
+        assert time.time() < deadline, "%s did not appear" % path
+        time.sleep(0.05)
+    return path
+
+
 def test_zvol_in_tree_round_trips_block_device_bytes(lab):
     pool = lab.pool.name
     volume = pool + "/vol"
@@ -192,8 +202,7 @@ def test_zvol_in_tree_round_trips_block_device_bytes(lab):
     if proc.returncode != 0:
         pytest.skip("this ZFS cannot create volumes (zfs-fuse has no zvols: %s)"
                     % (proc.stderr.strip().splitlines() or ["zfs create -V failed"])[-1])
-    device = Path("/dev/zvol") / volume
-    harness.run(["udevadm", "settle"], check=False)
+    device = wait_for_device(Path("/dev/zvol") / volume)
     payload = os.urandom(1 << 20)
     with open(device, "r+b") as handle:
         handle.write(payload)
@@ -203,8 +212,7 @@ def test_zvol_in_tree_round_trips_block_device_bytes(lab):
     assert result["datasets"][volume]["failed_providers"] == []
     restored = run_tree_restore(settings_for(lab), pool, target=pool + "/copy", keys=keys(lab))
     assert restored["datasets"][volume]["dataset_type"] == "volume"
-    harness.run(["udevadm", "settle"], check=False)
-    with open(Path("/dev/zvol") / pool / "copy" / "vol", "rb") as handle:
+    with open(wait_for_device(Path("/dev/zvol") / pool / "copy" / "vol"), "rb") as handle:
         assert handle.read(len(payload)) == payload
 
 
