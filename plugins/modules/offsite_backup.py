@@ -48,8 +48,28 @@ options:
   dataset:
     description:
       - The dataset, C(pool/fs), or a snapshot, C(pool/fs@snap).
+      - Without O(dataset) (or with O(policy=true)), the module converges the policy of the config file
+        instead, see O(policy).
     type: str
-    required: true
+  policy:
+    description:
+      - Converge the policy of the config file (C(datasets), C(every), C(full_every), C(snapshot_prefix),
+        see C(docs/policy.md)) for every configured dataset, or for O(datasets) or O(dataset) when given.
+      - Per dataset, a snapshot C(<snapshot_prefix>-<UTC timestamp>) (for example C(offsite-20261122T031500Z))
+        is taken only when the newest one this collection took is older than C(every); the newest such
+        snapshot is backed up to every selected provider that lacks it, full when C(full_every) says so
+        (the provider's newest full backup is older than the duration, or its newest chain has
+        C(incrementals) incrementals), else incremental.
+      - Nothing due and nothing missing is C(changed=false); running it twice in a row, the second run
+        changes nothing.
+      - Implied when O(dataset) is not given. Cannot be combined with O(snapshot), O(create) or O(full).
+    type: bool
+    default: false
+  datasets:
+    description:
+      - With O(policy), converge only these datasets (each configured in the policy, or below a configured one).
+    type: list
+    elements: str
   snapshot:
     description:
       - Name of the snapshot to back up (without the dataset). Defaults to the part after C(@) of O(dataset),
@@ -152,6 +172,14 @@ EXAMPLES = r"""
     recursive: true
     exclude: [cache, "*/tmp"]
 
+- name: Converge the policy of /etc/offsite/offsite.yml (snapshot when due, back up where missing)
+  offsite.zfs.offsite_backup:
+    policy: true
+
+- name: Converge two datasets of the policy
+  offsite.zfs.offsite_backup:
+    datasets: [tank/important, tank/photos]
+
 - name: Plan only
   offsite.zfs.offsite_backup:
     dataset: tank/data@daily-20261121
@@ -235,13 +263,17 @@ spool_bound_bytes:
   type: int
   sample: 805306368
 datasets:
-  description: With O(recursive), the result of every dataset of the tree (each like a non-recursive result).
-  returned: when recursive
+  description:
+    - With O(recursive), the result of every dataset of the tree (each like a non-recursive result).
+    - With O(policy), the result of every converged dataset, with C(due) (whether a new snapshot was due) and
+      C(reason), C(snapshot) (the policy snapshot backed up), C(snapshot_created), and C(providers) (per provider
+      C(status) V(present), V(uploaded), V(resumed), V(planned) or V(failed), and C(full_reason) when full).
+  returned: when recursive or with O(policy)
   type: dict
   sample: {"tank/home": {"changed": true, "providers": {"b2": {"status": "uploaded", "kind": "incremental"}}}}
 failed_datasets:
-  description: With O(recursive), the datasets whose backup failed on some provider.
-  returned: when recursive
+  description: With O(recursive) or O(policy), the datasets whose backup failed on some provider.
+  returned: when recursive or with O(policy)
   type: list
   elements: str
   sample: []
@@ -271,12 +303,15 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteE
 from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
     BACKUP_TUNING_ARGS,
     COMMON_ARGS,
+    settings_from_config,
     settings_from_params,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.policy import load_file
 
 try:
     from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
     from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
+    from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge, policy_datasets
     from ansible_collections.offsite.zfs.plugins.module_utils.tree import run_tree_backup
     IMPORT_ERROR = None
 except ImportError:  # pragma: no cover
@@ -287,7 +322,9 @@ except ImportError:  # pragma: no cover
 
 def main() -> None:
     argument_spec = dict(
-        dataset=dict(type="str", required=True),
+        dataset=dict(type="str"),
+        policy=dict(type="bool", default=False),
+        datasets=dict(type="list", elements="str"),
         snapshot=dict(type="str"),
         create=dict(type="bool", default=False),
         full=dict(type="bool", default=False),
@@ -303,6 +340,8 @@ def main() -> None:
     if not HAS_PYRAGE:
         module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
     params = module.params
+    if params["policy"] or params["datasets"] or not params["dataset"]:
+        converge_policy(module)
     try:
         dataset, spec_snapshot = split_snapshot_spec(params["dataset"])
         snapshot = params["snapshot"] or spec_snapshot
@@ -324,6 +363,38 @@ def main() -> None:
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
     if result.get("failed_providers") or result.get("failed_datasets"):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+def converge_policy(module: AnsibleModule) -> None:
+    """Policy mode: converge the configured datasets (snapshot when due, back up where missing)."""
+    params = module.params
+    try:
+        for option in ("snapshot", "create", "full", "recursive", "exclude"):
+            if params[option]:
+                raise OffsiteError("%s cannot be combined with policy mode; the policy decides it (or pass dataset "
+                                   "without policy)." % option, "bad_value")
+        config = load_file(params["config"], True)
+        wanted = list(params["datasets"] or [])
+        if params["dataset"]:
+            dataset, snap = split_snapshot_spec(params["dataset"])
+            if snap:
+                raise OffsiteError("In policy mode, dataset names a dataset, not a snapshot (%s)." % params["dataset"],
+                                   "bad_value")
+            wanted.append(dataset)
+        names = policy_datasets(config, wanted)
+
+        def settings_for(name):
+            return settings_from_config(config, params, name, passphrase=params["passphrase"])
+
+        def tree_backup(root, **kwargs):
+            return run_tree_backup(settings_for, root, **kwargs)
+
+        result = converge(settings_for, names, check_mode=module.check_mode, tree_backup=tree_backup)
+    except OffsiteError as exc:
+        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
+    if result.get("failed_datasets"):
         module.fail_json(**result)
     module.exit_json(**result)
 

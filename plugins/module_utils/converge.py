@@ -1,0 +1,204 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Convergence: bring each dataset of the policy to "backed up recently enough, everywhere".
+
+For each dataset: a snapshot `<prefix>-<UTC timestamp>` is taken only when the newest one this
+collection took is older than `every`; the newest such snapshot is backed up to every selected
+provider that lacks it, full or incremental per `full_every`. Nothing due and nothing missing:
+changed=false, and no command but listings runs. Twice in a row, the second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog
+from ansible_collections.offsite.zfs.plugins.module_utils.backup import already_present, run_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, parse_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Snapshot, Zfs
+
+DEFAULT_EVERY = "1d"
+DEFAULT_FULL_EVERY = "30d"
+DEFAULT_PREFIX = "offsite"
+_STAMP = re.compile(r"^\d{8}T\d{6}Z$")
+
+
+def snapshot_name(prefix: str, now: float) -> str:
+    return "%s-%s" % (prefix, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)))
+
+
+def is_policy_snapshot(name: str, prefix: str) -> bool:
+    return name.startswith(prefix + "-") and bool(_STAMP.match(name[len(prefix) + 1:]))
+
+
+def _duration_text(seconds: float) -> str:
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return "%d%s" % (seconds // size, unit)
+    return "%ds" % seconds
+
+
+def due(snaps: Sequence[Snapshot], prefix: str, every: float, now: float) -> Tuple[bool, Optional[Snapshot], str]:
+    """Whether a new policy snapshot is due, the newest existing one, and why."""
+    ours = [s for s in snaps if is_policy_snapshot(s.name, prefix)]
+    latest = max(ours, key=lambda s: s.createtxg) if ours else None
+    if latest is None:
+        return True, None, "no %s-* snapshot yet" % prefix
+    age = now - latest.creation
+    if age >= every:
+        return True, latest, "the newest snapshot %s is %s old (every %s)" % (
+            latest.name, _duration_text(int(age)), _duration_text(every))
+    return False, latest, "the newest snapshot %s is %s old (every %s)" % (
+        latest.name, _duration_text(int(age)), _duration_text(every))
+
+
+def full_reason(backups: Sequence[catalog.Backup], full_every: Any, now: float) -> Optional[str]:
+    """Why the next backup to this provider must be full (None: an incremental is fine)."""
+    usable = [b for b in backups if b.intact]
+    latest = catalog.latest_backup(usable)
+    if latest is None:
+        return "the provider has no backup of this dataset yet"
+    chain = catalog.resolve_chain(usable, latest.manifest.snapshot.guid) or []
+    if isinstance(full_every, dict):
+        limit = int(full_every.get("incrementals", 0))
+        incrementals = max(0, len(chain) - 1)
+        if incrementals >= limit:
+            return "the newest chain has %d incrementals (full_every: {incrementals: %d})" % (incrementals, limit)
+        return None
+    seconds = parse_duration(full_every, "full_every")
+    fulls = [b for b in usable if b.manifest.kind == "full"]
+    newest = max((b.manifest.snapshot.creation for b in fulls), default=None)
+    if newest is None:
+        return "the provider has no full backup of this dataset"
+    if now - newest >= seconds:
+        return "the newest full backup is %s old (full_every %s)" % (_duration_text(int(now - newest)),
+                                                                    _duration_text(seconds))
+    return None
+
+
+def converge_dataset(settings: DatasetSettings, check_mode: bool = False, now: Optional[float] = None,
+                     zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None,
+                     tree_backup: Optional[Callable[..., Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Converge one dataset: snapshot when due, back the newest policy snapshot up where it is missing."""
+    policy = settings.policy or {}
+    now = time.time() if now is None else now
+    prefix = policy.get("snapshot_prefix") or DEFAULT_PREFIX
+    every = parse_duration(policy.get("every", DEFAULT_EVERY), "every of %s" % settings.dataset)
+    full_every = policy.get("full_every", DEFAULT_FULL_EVERY)
+    zfs = zfs or Zfs(settings.zfs)
+    dataset = settings.dataset
+    is_due, latest, why = due(zfs.snapshots(dataset), prefix, every, now)
+    result: Dict[str, Any] = {"dataset": dataset, "due": is_due, "reason": why, "snapshot_created": False,
+                              "changed": False, "providers": {}, "failed_providers": []}
+    target_name = snapshot_name(prefix, now) if is_due else latest.name
+    result["snapshot"] = target_name
+    recursive = bool(policy.get("recursive", False))
+    if recursive and tree_backup is not None:
+        # The tree code takes the recursive snapshot and backs up every child; present means unchanged.
+        outcome = tree_backup(dataset, snapshot=target_name, create=is_due, check_mode=check_mode,
+                              exclude=policy.get("exclude") or [])
+        outcome.update(due=is_due, reason=why, snapshot=target_name)
+        return outcome
+    if is_due and not check_mode:
+        zfs.create_snapshot(dataset, target_name, properties={CREATED_BY_PROPERTY: "true"})
+        result["snapshot_created"] = True
+        result["changed"] = True
+    snaps = zfs.snapshots(dataset)
+    target = next((s for s in snaps if s.name == target_name), None)
+    work_dir = settings.spool_dir if os.path.isdir(settings.spool_dir) else None
+    for name in settings.selected:
+        store = (stores or {}).get(name) or Store(settings.providers[name])
+        try:
+            backups = catalog.list_backups(store, settings.namespace, dataset, work_dir=work_dir).for_dataset(dataset)
+            present = already_present(backups, target, False) if target is not None else None
+            if present is not None:
+                result["providers"][name] = {"provider": name, "status": "present", "changed": False,
+                                             "backup_id": present.backup_id, "kind": present.manifest.kind,
+                                             "message": "%s@%s is already backed up to %s." % (
+                                                 dataset, target_name, name)}
+                continue
+            reason = full_reason(backups, full_every, now)
+            if target is None:  # check mode, the snapshot would be taken now
+                result["providers"][name] = {
+                    "provider": name, "status": "planned", "changed": True, "kind": "full" if reason else "incremental",
+                    "full_reason": reason, "message": "would take %s@%s and upload a%s backup to %s" % (
+                        dataset, target_name, " full" if reason else "n incremental", name)}
+                result["changed"] = True
+                continue
+            single = dataclasses.replace(settings, selected=[name])
+            outcome = run_backup(single, snapshot=target_name, full=bool(reason), check_mode=check_mode, zfs=zfs,
+                                 stores={name: store})
+            entry = outcome["providers"][name]
+            entry["full_reason"] = reason
+            if outcome.get("log_file"):
+                entry["log_file"] = outcome["log_file"]
+        except OffsiteError as exc:
+            entry = {"provider": name, "status": "failed", "changed": False, "error_code": exc.code,
+                     "message": "%s@%s to %s failed: %s" % (dataset, target_name, name, exc.message)}
+        result["providers"][name] = entry
+        if entry.get("status") == "failed":
+            result["failed_providers"].append(name)
+        result["changed"] = result["changed"] or bool(entry.get("changed"))
+    return result
+
+
+def converge(settings_for: Callable[[str], DatasetSettings], datasets: Sequence[str], check_mode: bool = False,
+             now: Optional[float] = None, zfs: Optional[Zfs] = None,
+             tree_backup: Optional[Callable[..., Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Converge every named dataset; one dataset's failure does not stop the others.
+
+    tree_backup(dataset, snapshot=, create=, check_mode=, exclude=) backs up a recursive dataset's tree.
+    """
+    now = time.time() if now is None else now
+    result: Dict[str, Any] = {"changed": False, "datasets": {}, "failed_datasets": []}
+    for dataset in datasets:
+        try:
+            settings = settings_for(dataset)
+            entry = converge_dataset(settings, check_mode=check_mode, now=now, zfs=zfs,
+                                     tree_backup=tree_backup)
+        except OffsiteError as exc:
+            entry = {"dataset": dataset, "changed": False, "failed": True, "error_code": exc.code,
+                     "message": exc.message, "providers": {}, "failed_providers": []}
+        result["datasets"][dataset] = entry
+        if entry.get("failed") or entry.get("failed_providers") or entry.get("failed_datasets"):
+            result["failed_datasets"].append(dataset)
+        result["changed"] = result["changed"] or bool(entry.get("changed"))
+    result["msg"] = summary(result)
+    return result
+
+
+def summary(result: Dict[str, Any]) -> str:
+    parts: List[str] = []
+    for dataset, entry in result["datasets"].items():
+        if entry.get("failed") and entry.get("message"):
+            parts.append("%s: %s" % (dataset, entry["message"]))
+            continue
+        if entry.get("failed_providers"):
+            parts.extend(entry["providers"][p].get("message", "%s failed" % p) for p in entry["failed_providers"])
+            continue
+        statuses = ", ".join("%s %s" % (p, e.get("status")) for p, e in (entry.get("providers") or {}).items())
+        parts.append("%s@%s: %s%s" % (dataset, entry.get("snapshot"), "new snapshot; " if entry.get(
+            "snapshot_created") else "", statuses or "nothing to do"))
+    if not parts:
+        return "The policy names no dataset; add some under datasets."
+    return "; ".join(parts)
+
+
+def policy_datasets(config: Dict[str, Any], wanted: Optional[Sequence[str]] = None) -> List[str]:
+    """The datasets to converge: all in the policy, or the named ones (each in the policy or below one)."""
+    configured = list((config.get("datasets") or {}).keys())
+    if not wanted:
+        return configured
+    for name in wanted:
+        if not any(name == c or name.startswith(c + "/") for c in configured):
+            raise OffsiteError("The dataset %s is not in the policy (datasets: %s); add it under datasets or back "
+                               "it up with dataset=%s and no policy." % (
+                                   name, ", ".join(configured) or "none", name), "not_in_policy")
+    return list(wanted)

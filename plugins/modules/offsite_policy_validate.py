@@ -1,0 +1,83 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: offsite_policy_validate
+short_description: Validate an offsite.zfs policy on the controller
+version_added: 1.0.0
+description:
+  - Checks a policy (the format of C(/etc/offsite/offsite.yml) and of the role variable C(offsite_policy))
+    against C(schemas/policy.schema.json) on the controller, before any host is touched.
+  - 'Fails with one sentence naming the path of the first bad field and the rule it breaks, for example
+    C(datasets["tank/photos"].keep.daily: must be >= 0); RV(errors) lists every problem.'
+  - Also checks that every provider a dataset names is defined.
+  - This is an action plugin; nothing runs on the managed node.
+author:
+  - offsite.zfs developers (@offsite-zfs)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.actiongroups
+attributes:
+  check_mode:
+    support: full
+    details: Validation changes nothing, so it runs in check mode too.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+  action:
+    support: full
+    details: Runs entirely on the controller.
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  action_group:
+    support: none
+    membership: []
+requirements:
+  - The Python library jsonschema on the controller.
+options:
+  policy:
+    description:
+      - The policy, a mapping with C(recipients), C(providers), C(defaults), C(datasets), ...
+    type: dict
+    required: true
+  name:
+    description:
+      - What to call the policy in messages.
+    type: str
+    default: offsite_policy
+"""
+
+EXAMPLES = r"""
+- name: Validate the policy before touching any host
+  offsite.zfs.offsite_policy_validate:
+    policy: "{{ offsite_policy }}"
+  run_once: true
+"""
+
+RETURN = r"""
+errors:
+  description: "Every problem, as C(path: rule). Empty when the policy is valid."
+  returned: always
+  type: list
+  elements: str
+  sample: ['datasets["tank/photos"].keep.daily: must be >= 0']
+msg:
+  description: One sentence.
+  returned: always
+  type: str
+  sample: "The policy offsite_policy is not valid: datasets[\"tank/photos\"].keep.daily: must be >= 0."
+"""
+
+if __name__ == "__main__":  # pragma: no cover - the action plugin does the work
+    from ansible.module_utils.basic import AnsibleModule
+
+    AnsibleModule(argument_spec={}).fail_json(msg="offsite_policy_validate runs on the controller only.")

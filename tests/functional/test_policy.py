@@ -1,0 +1,218 @@
+"""Policy convergence on a real pool and remotes, and through real ansible-playbook runs (role, playbooks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import harness
+
+from ansible_collections.offsite.zfs.plugins.module_utils import policy
+from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge, converge_dataset
+
+STAMP = re.compile(r"^offsite-\d{8}T\d{6}Z$")
+
+
+def fill(lab, dataset: str, seed: int, size: int = 256 << 10, name: str = "data.bin") -> None:
+    harness.write_data(lab.pool.mountpoint(dataset), seed, size, name)
+
+
+def backup_ids(remote: Path, dataset: str) -> list:
+    base = remote / "testhost" / dataset
+    return sorted(p.name[1:] for p in base.iterdir() if p.name.startswith("@")) if base.exists() else []
+
+
+def test_converge_snapshots_only_when_due_and_a_second_run_changes_nothing(lab):
+    ds = lab.pool.create("data")
+    lab.add_local("second")
+    fill(lab, ds, 1)
+    lab.pool.snapshot(ds, "manual")  # the user's own snapshot does not count as the policy's
+    lab.config["datasets"] = {ds: {"every": "1d", "full_every": "30d"}}
+    start = time.time()
+    first = converge_dataset(lab.settings(ds), now=start)
+    assert first["due"] is True and first["changed"] is True and first["snapshot_created"] is True
+    assert STAMP.match(first["snapshot"])
+    assert {p: e["status"] for p, e in first["providers"].items()} == {"local": "uploaded", "second": "uploaded"}
+    assert first["providers"]["local"]["kind"] == "full"
+    second = converge_dataset(lab.settings(ds), now=start + 60)
+    assert second["due"] is False and second["changed"] is False and second["snapshot_created"] is False
+    assert second["snapshot"] == first["snapshot"]
+    assert {e["status"] for e in second["providers"].values()} == {"present"}
+    assert sorted(lab.pool.snapshots(ds)) == sorted(["manual", first["snapshot"]])
+    # A day later it is due again: a new snapshot, incremental from the first.
+    fill(lab, ds, 2, name="more.bin")
+    third = converge_dataset(lab.settings(ds), now=start + 86400 + 1)
+    assert third["due"] is True and third["snapshot"] != first["snapshot"]
+    assert third["providers"]["local"]["kind"] == "incremental"
+    assert third["providers"]["local"]["base"] == first["snapshot"]
+    assert len(backup_ids(lab.remotes["second"], ds)) == 2
+
+
+def test_a_provider_that_missed_the_newest_snapshot_catches_up_without_a_new_snapshot(lab):
+    ds = lab.pool.create("data")
+    fill(lab, ds, 3)
+    lab.config["datasets"] = {ds: {"providers": ["local"]}}
+    start = time.time()
+    first = converge_dataset(lab.settings(ds), now=start)
+    lab.add_local("late")
+    lab.config["datasets"] = {ds: {"providers": ["local", "late"]}}
+    catch_up = converge_dataset(lab.settings(ds), now=start + 120)
+    assert catch_up["due"] is False and catch_up["changed"] is True
+    assert catch_up["providers"]["local"]["status"] == "present"
+    assert catch_up["providers"]["late"]["status"] == "uploaded"
+    assert catch_up["providers"]["late"]["full_reason"] == "the provider has no backup of this dataset yet"
+    assert catch_up["snapshot"] == first["snapshot"]
+
+
+def test_full_every_incrementals_caps_the_chain(lab):
+    ds = lab.pool.create("data")
+    lab.config["datasets"] = {ds: {"every": "1h", "full_every": {"incrementals": 1}}}
+    start = time.time()
+    kinds = []
+    for step in range(4):
+        fill(lab, ds, 10 + step, name="f%d.bin" % step)
+        result = converge_dataset(lab.settings(ds), now=start + step * 3600)
+        kinds.append(result["providers"]["local"]["kind"])
+    assert kinds == ["full", "incremental", "full", "incremental"]
+    restored = lab.restore(ds, target=lab.pool.name + "/r")
+    assert len(restored["chain"]) == 2
+
+
+def test_full_every_duration(lab):
+    ds = lab.pool.create("data")
+    lab.config["datasets"] = {ds: {"every": "1d", "full_every": "3d"}}
+    start = time.time()
+    kinds = []
+    for step in range(3):
+        fill(lab, ds, 20 + step, name="f%d.bin" % step)
+        result = converge_dataset(lab.settings(ds), now=start + step * 2 * 86400)
+        kinds.append((result["providers"]["local"]["kind"], result["providers"]["local"]["full_reason"]))
+    assert kinds[0] == ("full", "the provider has no backup of this dataset yet")
+    assert kinds[1] == ("incremental", None)
+    assert kinds[2][0] == "full" and kinds[2][1].startswith("the newest full backup is 4d old (full_every 3d)")
+
+
+def test_check_mode_plans_and_touches_nothing(lab):
+    ds = lab.pool.create("data")
+    fill(lab, ds, 4)
+    lab.config["datasets"] = {ds: {}}
+    result = converge(lambda name: lab.settings(name), [ds], check_mode=True)
+    entry = result["datasets"][ds]
+    assert result["changed"] is True and entry["due"] is True
+    assert entry["providers"]["local"]["status"] == "planned"
+    assert entry["providers"]["local"]["kind"] == "full"
+    assert lab.pool.snapshots(ds) == []
+    assert backup_ids(lab.remotes["local"], ds) == []
+
+
+def test_one_failing_dataset_does_not_stop_the_others(lab):
+    ds = lab.pool.create("data")
+    fill(lab, ds, 5)
+    missing = lab.pool.name + "/nope"
+    lab.config["datasets"] = {missing: {}, ds: {}}
+    result = converge(lambda name: lab.settings(name), [missing, ds])
+    assert result["failed_datasets"] == [missing]
+    assert result["datasets"][missing]["message"] == "The dataset %s does not exist on this host." % missing
+    assert result["datasets"][ds]["providers"]["local"]["status"] == "uploaded"
+
+
+# -- through Ansible ------------------------------------------------------------------------------
+def _policy(lab, ds: str) -> dict:
+    config = json.loads(json.dumps(lab.config))
+    config["defaults"].update({"every": "1d", "keep": {"last": 1}})
+    config["datasets"] = {ds: {}}
+    return config
+
+
+def _recap_changed(output: str) -> int:
+    match = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", output)
+    assert match, output[-3000:]
+    return int(match.group(1))
+
+
+def _role_vars(lab, tmp_path: Path, ds: str, **extra) -> dict:
+    return dict({"offsite_policy": _policy(lab, ds), "offsite_config_path": str(tmp_path / "etc" / "offsite.yml"),
+                 "offsite_install_dependencies": False}, **extra)
+
+
+def test_backup_playbook_twice_then_prune_playbook_check_and_real(lab, ansible, tmp_path):
+    ds = lab.pool.create("data")
+    fill(lab, ds, 6)
+    extra = _role_vars(lab, tmp_path, ds)
+    first = ansible.run_playbook(Path("offsite.zfs.backup"), extra_vars=extra)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    assert _recap_changed(first.stdout) == 3  # the config directory and file, then the backup
+    config_file = tmp_path / "etc" / "offsite.yml"
+    assert oct(os.stat(config_file).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(config_file.parent).st_mode & 0o777) == "0o700"
+    assert policy.load_file(str(config_file), True) == extra["offsite_policy"]
+    ids = backup_ids(lab.remotes["local"], ds)
+    assert len(ids) == 1 and ids[0].endswith("+full")
+    second = ansible.run_playbook(Path("offsite.zfs.backup"), extra_vars=extra)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert _recap_changed(second.stdout) == 0
+    assert backup_ids(lab.remotes["local"], ds) == ids
+
+    # Two more backups: a new full, and an incremental on it.
+    for step in range(2):
+        fill(lab, ds, 60 + step, name="g%d.bin" % step)
+        lab.pool.snapshot(ds, "extra%d" % step)
+        lab.backup(ds, "extra%d" % step, full=step == 0)
+    ids = backup_ids(lab.remotes["local"], ds)
+    assert len(ids) == 3
+    policy_id = next(i for i in ids if i.startswith("offsite-"))
+    prune_vars = {"offsite_config_path": str(config_file)}
+    plan = ansible.run_playbook(Path("offsite.zfs.prune"), extra_vars=prune_vars, args=["--check", "--diff"])
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    assert _recap_changed(plan.stdout) == 1
+    assert "-@%s  (delete: not selected by keep (last 1))" % policy_id in plan.stdout, plan.stdout[-3000:]
+    assert len(backup_ids(lab.remotes["local"], ds)) == 3
+    done = ansible.run_playbook(Path("offsite.zfs.prune"), extra_vars=prune_vars)
+    assert done.returncode == 0, done.stdout[-3000:]
+    left = backup_ids(lab.remotes["local"], ds)
+    assert policy_id not in left and len(left) == 2  # extra1 and its base extra0 stay
+    again = ansible.run_playbook(Path("offsite.zfs.prune"), extra_vars=prune_vars)
+    assert _recap_changed(again.stdout) == 0
+
+
+def test_a_bad_policy_fails_on_the_controller_before_the_host_is_touched(lab, ansible, tmp_path):
+    ds = lab.pool.create("data")
+    extra = _role_vars(lab, tmp_path, ds)
+    extra["offsite_policy"]["datasets"] = {"tank/photos": {"keep": {"daily": -1}}}
+    run = ansible.run_playbook(Path("offsite.zfs.backup"), extra_vars=extra)
+    assert run.returncode != 0
+    assert ('The policy offsite_policy is not valid: datasets[\\"tank/photos\\"].keep.daily: must be >= 0.'
+            in run.stdout), run.stdout[-3000:]
+    assert not (tmp_path / "etc").exists()
+    assert lab.pool.snapshots(ds) == []
+
+
+def test_role_installs_a_timer_whose_script_converges_without_ansible(lab, ansible, tmp_path):
+    ds = lab.pool.create("data")
+    fill(lab, ds, 8)
+    extra = _role_vars(lab, tmp_path, ds, offsite_timer=True, offsite_timer_prune=True, offsite_timer_enable=False,
+                       offsite_lib_dir=str(tmp_path / "lib"), offsite_systemd_dir=str(tmp_path / "systemd"))
+    playbook = tmp_path / "site.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  roles: [offsite.zfs.offsite]\n")
+    run = ansible.run_playbook(playbook, extra_vars=extra)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    service = (tmp_path / "systemd" / "offsite-converge.service").read_text()
+    assert "--config %s --prune" % extra["offsite_config_path"] in service
+    assert "OnCalendar=hourly" in (tmp_path / "systemd" / "offsite-converge.timer").read_text()
+    exec_start = next(line for line in service.splitlines() if line.startswith("ExecStart="))[len("ExecStart="):]
+    argv = exec_start.split()
+    env = dict(os.environ, PATH="%s:%s" % (Path(lab.rclone).parent, os.environ.get("PATH", "")))
+    first = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    result = json.loads(first.stdout)
+    assert result["changed"] is True and result["datasets"][ds]["providers"]["local"]["status"] == "uploaded"
+    assert result["prune"][ds]["providers"]["local"]["status"] == "unchanged"
+    second = json.loads(subprocess.run(argv, stdout=subprocess.PIPE, text=True, env=env).stdout)
+    assert second["changed"] is False
+    # The role's second run changes nothing either.
+    again = ansible.run_playbook(playbook, extra_vars=extra)
+    assert _recap_changed(again.stdout) == 0, again.stdout[-3000:]
