@@ -179,9 +179,12 @@ def test_adhoc_status_across_the_fleet(fleet, ansible):
     assert len(backups) == 4 and all(b["verified"] == "decrypt" for b in backups)
     assert secret not in decrypted["_stdout"] + decrypted["_stderr"]
     # Check mode changes nothing and reports the same.
-    checked = adhoc_all(ansible, inventory, {"config": "{{ offsite_config }}", "datasets": ["%s/web" % pool]},
-                        check=True)
-    assert checked["web1"]["health"] == "ok"
+    checked = adhoc_all(ansible, inventory, {"config": "{{ offsite_config }}", "datasets": ["%s/web" % pool],
+                                             "providers": "s3"}, check=True)
+    assert checked["web1"]["health"] == "ok" and checked["web1"]["changed"] is False
+    assert list(checked["web1"]["datasets"]) == ["%s/web" % pool]
+    assert list(checked["web1"]["datasets"]["%s/web" % pool]["providers"]) == ["s3"]
+    assert list(checked["web1"]["providers"]) == ["s3"]
 
 
 def test_fleet_report_playbook_renders_in_headless_chromium(fleet, ansible, tmp_path):

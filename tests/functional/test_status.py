@@ -14,6 +14,7 @@ from typing import Any, Dict, List
 import harness
 import pytest
 
+from ansible_collections.offsite.zfs.plugins.module_utils import progress
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
@@ -237,7 +238,9 @@ def test_running_backup_then_killed_backup(lab, tmp_path):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
-        while _journal_chunks(lab) < 4:
+        # Until chunks are uploaded and the progress state (written at most every 0.5 s) shows them.
+        while _journal_chunks(lab) < 4 or not any(
+                (state.get("chunk") or 0) >= 1 for state in progress.running_states(str(lab.tmp / "state"))):
             assert child.poll() is None, "the backup ended before it could be observed"
             assert time.time() < deadline
             time.sleep(0.02)
