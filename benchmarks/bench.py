@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """offsite.zfs benchmark: the pipeline side by side with the old shell pipeline and a raw copy.
 
     python3 benchmarks/bench.py                 # full run: 2 GiB stream, 1 and 4 GiB memory runs

@@ -126,6 +126,7 @@ class ProviderRun:
             lock = locks.acquire(settings.state_dir, "backup", "%s@%s" % (settings.dataset, name),
                                  "backup of %s to %s" % (settings.dataset, name),
                                  {"dataset": settings.dataset, "provider": name})
+            self.store.pass_fds = (lock.fd,)  # uploads hold the lock too, even after kill -9 of this process
         try:
             listing = catalog.list_backups(self.store, settings.namespace, settings.dataset,
                                            work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
@@ -161,6 +162,7 @@ class ProviderRun:
             return self.result
         finally:
             if lock is not None:
+                self.store.pass_fds = ()
                 lock.release()
 
     # -- the upload, with resume --------------------------------------------------------

@@ -6,6 +6,8 @@
 The kernel releases a flock when its process dies (kill -9, reboot), so there is no
 stale-lock guessing: a leftover lock file is harmless. The holder writes its PID and
 start time into the file so that the next one can name it in the error message.
+A backup's rclone children inherit its lock (Store.pass_fds): after kill -9 the lock
+is held until the uploads the dead run started have ended, so a rerun can never race them.
 """
 
 from __future__ import annotations
@@ -70,18 +72,58 @@ def acquire(state_dir: str, operation: str, scope: str, description: str,
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        os.close(fd)
         holder = read_holder(path)
+        pid = holder.get("pid")
+        if isinstance(pid, int) and not _alive(pid) and _wait_for_orphans(fd):
+            return _take(fd, path, operation, scope, details)
+        os.close(fd)
         since = holder.get("started")
         when = time.strftime("%H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "unknown"
+        if isinstance(pid, int) and not _alive(pid):
+            # The holder died (kill -9) but children it started (an upload) still hold the lock.
+            raise OffsiteError("another offsite %s is still finishing: its process (PID %d, since %s) has ended but "
+                               "commands it started have not; run again in a moment." % (description, pid, when),
+                               "locked", pid=pid)
         raise OffsiteError("another offsite %s is running (PID %s, since %s); wait for it or stop it."
                            % (description, holder.get("pid", "unknown"), when), "locked",
                            pid=holder.get("pid"))
+    return _take(fd, path, operation, scope, details)
+
+
+def _take(fd: int, path: str, operation: str, scope: str, details: Optional[Dict[str, Any]]) -> Lock:
     info = {"pid": os.getpid(), "started": time.time(), "operation": operation, "scope": scope}
     info.update(details or {})
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
     return Lock(path, fd)
+
+
+# After kill -9 of a holder, the commands it started (its uploads inherit the lock) get this many
+# seconds to end before a new run gives up.
+DEAD_HOLDER_WAIT = 60.0
+
+
+def _wait_for_orphans(fd: int) -> bool:
+    """The holder is dead: wait (bounded) for its children to let go of the lock; True once it is ours."""
+    deadline = time.time() + DEAD_HOLDER_WAIT
+    while time.time() < deadline:
+        time.sleep(0.1)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def held_locks(state_dir: str) -> List[Dict[str, Any]]:

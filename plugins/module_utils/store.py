@@ -65,6 +65,9 @@ class Store:
         self.provider = provider
         self.sleep = sleep
         self.retry_log: List[str] = []
+        # File descriptors the rclone children inherit: the operation's lock, so that uploads a killed
+        # run started keep the lock until they end (see locks.py).
+        self.pass_fds: tuple = ()
 
     # -- plumbing -------------------------------------------------------------------
     @property
@@ -93,7 +96,7 @@ class Store:
              ok_codes: tuple = (0,)) -> subprocess.CompletedProcess:
         try:
             proc = subprocess.run(self.argv(*args), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=self.env(), check=False,
+                                  env=self.env(), check=False, pass_fds=self.pass_fds,
                                   stdin=None if data is not None else subprocess.DEVNULL)
         except FileNotFoundError:
             raise StoreError("The rclone command (%s) was not found; install rclone on this host."
@@ -140,7 +143,8 @@ class Store:
         """An `rclone rcat` child whose stdin receives the object's bytes."""
         try:
             return subprocess.Popen(self.argv("rcat", self.path(key)), stdin=subprocess.PIPE,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env(), bufsize=0)
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env(), bufsize=0,
+                                    pass_fds=self.pass_fds)
         except FileNotFoundError:
             raise StoreError("The rclone command (%s) was not found; install rclone on this host."
                              % self.provider.rclone, "rclone_missing")
