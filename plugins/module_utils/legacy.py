@@ -86,9 +86,10 @@ def parse_header(data: bytes) -> StreamHeader:
     """Parse the DRR_BEGIN record at the start of a zfs send stream (either byte order)."""
     if len(data) >= HEADER_BYTES:
         for order in ("<", ">"):
-            drr_type, _, magic = struct.unpack(order + "IIQ", data[:16])
+            drr_type, _payload, magic = struct.unpack(order + "IIQ", data[:16])
             if drr_type == 0 and magic == DRR_MAGIC:
-                _, creation, objset_type, _, toguid, fromguid = struct.unpack(order + "QQIIQQ", data[16:56])
+                _version, creation, objset_type, _flags, toguid, fromguid = struct.unpack(
+                    order + "QQIIQQ", data[16:56])
                 toname = data[56:HEADER_BYTES].split(b"\0", 1)[0].decode("utf-8", "replace")
                 return StreamHeader(str(toguid), str(fromguid), creation, toname, objset_type)
     raise ValueError("not a zfs send stream")
@@ -341,7 +342,7 @@ def resolve_legacy_chain(store: Store, backups: List[LegacyBackup], snapshot: Op
                            f"guid {first.header.fromguid}, and no complete legacy backup of that snapshot is in the "
                            f"folder {folder_for(first.dataset)}; the chain is broken.", "no_backup")
     if snapshot is not None:
-        return min((chain for _, chain in good), key=len)
+        return min((item[1] for item in good), key=len)
     # The newest: by creation time, then by chain length (snapshots taken in the same second).
     return max(good, key=lambda item: (item[0].header.creation, len(item[1])))[1]
 

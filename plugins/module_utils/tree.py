@@ -99,7 +99,7 @@ def _snapshot_names(zfs: Zfs, root: str) -> Dict[str, set]:
     out = zfs.run(["list", "-H", "-t", "snapshot", "-o", "name", "-r", root], f"list the snapshots below {root}")
     names: Dict[str, set] = {}
     for line in out.splitlines():
-        dataset, _, snap = line.strip().partition("@")
+        dataset, _at, snap = line.strip().partition("@")
         if snap:
             names.setdefault(dataset, set()).add(snap)
     return names
@@ -191,7 +191,7 @@ def remote_tree(stores: Sequence[Store], namespace: str, root: str, work_dir: Op
         except OffsiteError as exc:
             notes.append(f"{store.name}: {exc.message}")
             continue
-        for (dataset, _), backup in listing.backups.items():
+        for (dataset, _backup_id), backup in listing.backups.items():
             if backup.complete and is_below(dataset, root):
                 found.setdefault(dataset, {}).setdefault(backup.manifest.snapshot.name, backup.manifest)
     return found, notes
