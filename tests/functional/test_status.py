@@ -186,16 +186,20 @@ def test_verify_decrypt_checks_keys_macs_and_plaintext(lab, tmp_path):
     ds = lab.pool.create("data")
     first = snap_and_backup(lab, ds, "s1", 40)["backup_id"]
     second = snap_and_backup(lab, ds, "s2", 41)["backup_id"]
-    snapshots_before = lab.pool.snapshots(lab.pool.name)
-    datasets_before = harness.run(["zfs", "list", "-H", "-o", "name", "-r", lab.pool.name]).stdout
+    pp = lab.pool.create("pp")  # and a passphrase-mode backup
+    fill(lab, pp, 42)
+    lab.pool.snapshot(pp, "p1")
+    lab.backup(pp, "p1", recipients=[], passphrase="correct horse")
+    everything_before = harness.run(["zfs", "list", "-H", "-o", "name", "-t", "all", "-r", lab.pool.name]).stdout
     keys = load_keys(None, str(lab.key.path), None)
 
-    good = status(lab, keys=keys, verify="decrypt")
+    good = status(lab, keys=keys, verify="decrypt", datasets=[ds])
     assert good["problems"] == [] and good["health"] == "ok"
     assert all(b["verified"] == "decrypt" and b["verify_failures"] == 0
                for b in good["datasets"][ds]["providers"]["local"]["backups"])
 
-    wrong = status(lab, keys=load_keys(None, str(harness.AgeKey(tmp_path, "other").path), None), verify="decrypt")
+    wrong = status(lab, keys=load_keys(None, str(harness.AgeKey(tmp_path, "other").path), None), verify="decrypt",
+                   datasets=[ds])
     failed = codes(wrong, ds, "decrypt_failed")
     assert sorted(p["backup"] for p in failed) == sorted([first, second])
     assert wrong["datasets"][ds]["health"] == "critical"
@@ -204,17 +208,24 @@ def test_verify_decrypt_checks_keys_macs_and_plaintext(lab, tmp_path):
         status(lab, verify="decrypt")
     assert caught.value.code == "no_keys"
 
+    # The passphrase-mode backup: the passphrase opens it, the identity alone does not.
+    both = status(lab, keys=load_keys(None, str(lab.key.path), "correct horse"), verify="decrypt")
+    assert both["problems"] == [] and both["datasets"][pp]["providers"]["local"]["backups"][0]["verified"] == "decrypt"
+    only_key = codes(status(lab, keys=keys, verify="decrypt", datasets=[pp]), pp)
+    assert sorted(p["code"] for p in only_key) == ["decrypt_failed", "no_backup"], "not restorable with these keys"
+    assert "passphrase" in codes({"problems": only_key}, pp, "decrypt_failed")[0]["message"]
+
     # An edited manifest still parses, but its MAC no longer matches: only the key can tell.
     path = bdir(lab, ds, second) / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["host"] = "somewhere-else"
     path.write_text(json.dumps(manifest))
-    assert codes(status(lab, verify="digest"), ds) == []
-    tampered = codes(status(lab, keys=keys, verify="decrypt"), ds, "mac_mismatch")
+    assert codes(status(lab, verify="digest", datasets=[ds]), ds) == []
+    tampered = codes(status(lab, keys=keys, verify="decrypt", datasets=[ds]), ds, "mac_mismatch")
     assert len(tampered) == 1 and tampered[0]["backup"] == second and tampered[0]["severity"] == "critical"
 
-    assert lab.pool.snapshots(lab.pool.name) == snapshots_before
-    assert harness.run(["zfs", "list", "-H", "-o", "name", "-r", lab.pool.name]).stdout == datasets_before
+    everything_after = harness.run(["zfs", "list", "-H", "-o", "name", "-t", "all", "-r", lab.pool.name]).stdout
+    assert everything_after == everything_before and "%s@s2" % ds in everything_after, "nothing was received"
 
 
 def _journal_chunks(lab) -> int:
