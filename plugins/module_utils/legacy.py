@@ -261,6 +261,7 @@ def _decrypt_piece(store: Store, piece: Piece, sink: _PlainSink, identities: Lis
     except _Enough:
         child.kill()
     except (BrokenPipeError, ConnectionResetError) as exc:
+        child.kill()  # nobody reads its output any more
         broken = exc
     except Exception as exc:
         child.kill()
