@@ -68,17 +68,24 @@ def test_same_dataset_and_provider_twice_fails_at_once_other_provider_runs(lab):
     assert locks.held_locks(str(lab.tmp / "state")) == []
 
 
-def test_kill9_releases_the_lock_and_the_leftover_lock_file_is_harmless(lab):
+def test_kill9_releases_the_lock_and_the_leftover_lock_file_is_harmless(lab, monkeypatch):
     ds = _dataset(lab, "data", 202)
     gate = _gated(lab, UPLOAD_VERBS)
+    calls = lab.tmp / "bin" / "rclone-calls.log"
     child = spawn(lab, "backup", ds, lab.tmp, kwargs={"snapshot": "s1"})
     held = wait_for(lambda: _holder(lab, child.pid), "the backup to hold its lock", child=child)
+    wait_for(lambda: '"gate"' in calls.read_text(), "an upload to be under way", child=child)
     kill9(child)
-    gate.touch()  # let the orphaned, gated rclone calls finish
-    # The lock file stays behind, still naming the dead holder: nobody holds it.
+    # The upload the dead run started inherited its lock: until it ends, a rerun cannot race it.
+    monkeypatch.setattr(locks, "DEAD_HOLDER_WAIT", 0.3)
+    refused = lab.backup(ds, "s1")["providers"]["local"]
+    assert refused["error_code"] == "locked" and "is still finishing" in refused["message"]
+    assert "PID %d" % child.pid in refused["message"], refused["message"]
+    gate.touch()  # the orphaned upload finishes, and with it the lock
+    wait_for(lambda: locks.held_locks(str(lab.tmp / "state")) == [], "the orphaned upload to end")
+    # The lock file stays behind, still naming the dead holder: nobody holds it, and it is harmless.
     lock_file = Path(held["lock"])
     assert lock_file.exists() and json.loads(lock_file.read_text())["pid"] == child.pid
-    assert locks.held_locks(str(lab.tmp / "state")) == []
     result = lab.backup(ds, "s1")
     assert result["providers"]["local"]["status"] in ("uploaded", "resumed"), result
     target = lab.pool.name + "/copy"
