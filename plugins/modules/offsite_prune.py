@@ -209,7 +209,8 @@ def main() -> None:
                 result["failed_datasets"].append(name)
             result["changed"] = result["changed"] or entry["changed"]
     except OffsiteError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, changed=False, **result)
+        result.update(msg=exc.message, error_code=exc.code)
+        module.fail_json(**result)
     parts = []
     for name, entry in result["datasets"].items():
         for provider, pentry in entry["providers"].items():
