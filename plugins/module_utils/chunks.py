@@ -21,6 +21,7 @@ import threading
 from typing import Any, Optional
 
 BLOCK_SIZE = 1 << 20  # read and process the stream in 1 MiB blocks
+_F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
 _LABEL = b"offsite.zfs chunk v1\x00"
 
 
@@ -28,6 +29,18 @@ def chunk_mac(key: bytes, backup_id: str, index: int) -> "hmac.HMAC":
     mac = hmac.new(key, digestmod=hashlib.sha256)
     mac.update(_LABEL + backup_id.encode("utf-8") + b"\x00" + struct.pack(">Q", index))
     return mac
+
+
+def widen_pipe(fileobj: Any, size: int = BLOCK_SIZE) -> None:
+    """Ask Linux for a pipe of `size` bytes (default 64 KiB): fewer, larger reads and writes.
+
+    Best effort: other systems, or a limit in /proc/sys/fs/pipe-max-size, leave it as it is.
+    """
+    try:
+        import fcntl
+        fcntl.fcntl(fileobj.fileno(), _F_SETPIPE_SZ, size)
+    except (ImportError, OSError, ValueError, AttributeError):
+        pass
 
 
 class StreamReader:
@@ -38,6 +51,7 @@ class StreamReader:
 
     def __init__(self, fileobj: Any, block_size: int = BLOCK_SIZE, depth: int = 4) -> None:
         self._fd = fileobj.fileno()
+        widen_pipe(fileobj, block_size)
         self._block_size = block_size
         self._queue: "queue.Queue[Optional[bytes]]" = queue.Queue(maxsize=depth)
         self._leftover = b""
@@ -93,10 +107,6 @@ class StreamReader:
         self._leftover = block
         return False
 
-    @property
-    def stopped(self) -> bool:
-        return self._stop
-
     def close(self) -> None:
         """Stop reading; drain so the pumping thread can end."""
         self._stop = True
@@ -111,13 +121,10 @@ class StreamReader:
 class ChunkSource(io.RawIOBase):
     """Up to `limit` plaintext bytes of a stream, MAC'd and compressed, as a readable file.
 
-    The encryptor (pyrage, which holds the GIL) reads from it in the calling thread while
-    a worker thread reads the stream, updates the MAC and compresses (hashlib and
-    zstandard release the GIL), so the two overlap on two cores. At most `depth`
-    compressed blocks wait between them; nothing else is held.
+    The encryptor reads from it; nothing but one block and its compressed form is held.
     """
 
-    def __init__(self, stream: StreamReader, limit: int, compressor: Any, mac: Any, depth: int = 4) -> None:
+    def __init__(self, stream: StreamReader, limit: int, compressor: Any, mac: Any) -> None:
         super().__init__()
         self._stream = stream
         self._remaining = limit
@@ -125,53 +132,22 @@ class ChunkSource(io.RawIOBase):
         self._mac = mac
         self._pending = memoryview(b"")
         self._finished = False
-        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self.error: Optional[BaseException] = None
         self.plain_bytes = 0
-        self._thread = threading.Thread(target=self._work, name="offsite-compress", daemon=True)
-        self._thread.start()
 
     def readable(self) -> bool:
         return True
 
-    def _give(self, item: Any) -> bool:
-        while not (self._stop.is_set() or self._stream.stopped):
-            try:
-                self._queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self) -> None:
-        try:
-            while self._remaining > 0:
-                block = self._stream.read(min(BLOCK_SIZE, self._remaining))
-                if not block:
-                    break
-                self._remaining -= len(block)
-                self.plain_bytes += len(block)
-                self._mac.update(block)
-                out = self._compressor.compress(block)
-                if out and not self._give(out):
-                    return
-            self._give(self._compressor.flush())
-        except BaseException as exc:  # surfaced to the reader
-            self.error = exc
-        finally:
-            self._give(None)
-
     def _refill(self) -> None:
         while not len(self._pending) and not self._finished:
-            item = self._queue.get()
-            if item is None:
+            block = self._stream.read(min(BLOCK_SIZE, self._remaining)) if self._remaining > 0 else b""
+            if not block:
+                self._pending = memoryview(self._compressor.flush())
                 self._finished = True
-                self._thread.join()
-                if self.error is not None:
-                    raise self.error
                 return
-            self._pending = memoryview(item)
+            self._remaining -= len(block)
+            self.plain_bytes += len(block)
+            self._mac.update(block)
+            self._pending = memoryview(self._compressor.compress(block))
 
     def readinto(self, buffer: Any) -> int:
         self._refill()
@@ -180,11 +156,6 @@ class ChunkSource(io.RawIOBase):
             buffer[:count] = self._pending[:count]
             self._pending = self._pending[count:]
         return count
-
-    def close(self) -> None:
-        """Stop the worker (when the encryptor gave up early)."""
-        self._stop.set()
-        super().close()
 
 
 def digest_only(stream: StreamReader, limit: int, mac: Any) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, chunk_mac
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, chunk_mac, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -135,76 +135,28 @@ def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Opt
 
 # -- moving bytes ------------------------------------------------------------------------------
 class _ReceiveSink(io.RawIOBase):
-    """Decrypted bytes -> decompress -> MAC -> zfs receive's stdin.
+    """Decrypted bytes -> decompress -> MAC -> zfs receive's stdin."""
 
-    The decryptor (pyrage, which holds the GIL) writes in the calling thread; a worker
-    thread decompresses, MACs and writes to the pipe (all release the GIL), so the two
-    overlap. At most `depth` decrypted pieces (64 KiB each) wait between them. Call
-    finish() after the decryptor returns: it waits for the worker and raises its error.
-    """
-
-    def __init__(self, pipe: Any, decompressor: Any, mac: Any, depth: int = 16) -> None:
+    def __init__(self, pipe: Any, decompressor: Any, mac: Any) -> None:
         super().__init__()
         self._pipe = pipe
         self._decompressor = decompressor
         self._mac = mac
         self.plain_bytes = 0
-        self._queue: "queue.Queue[Optional[bytes]]" = queue.Queue(maxsize=depth)
-        self._error: Optional[BaseException] = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._work, name="offsite-receive", daemon=True)
-        self._thread.start()
 
     def writable(self) -> bool:
         return True
 
-    def _work(self) -> None:
-        try:
-            while not self._stop.is_set():
-                data = self._queue.get()
-                if data is None:
-                    return
-                plain = self._decompressor.decompress(data)
-                if plain:
-                    self._mac.update(plain)
-                    self.plain_bytes += len(plain)
-                    view = memoryview(plain)
-                    while len(view):
-                        written = self._pipe.write(view)
-                        view = view[written:] if written is not None else view[len(view):]
-        except BaseException as exc:  # raised in the writing thread
-            self._error = exc
-
-    def _put(self, item: Optional[bytes]) -> None:
-        while True:
-            if self._error is not None:
-                raise self._error
-            if not self._thread.is_alive():
-                return
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
     def write(self, data: Any) -> int:
-        self._put(bytes(data))
+        plain = self._decompressor.decompress(bytes(data))
+        if plain:
+            self._mac.update(plain)
+            self.plain_bytes += len(plain)
+            view = memoryview(plain)
+            while len(view):
+                written = self._pipe.write(view)
+                view = view[written:] if written is not None else view[len(view):]
         return len(data)
-
-    def finish(self) -> None:
-        """Wait until every byte written has reached the pipe; raise what the worker hit."""
-        self._put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def abort(self) -> None:
-        """Stop the worker without waiting for the pipe (the receive is being abandoned)."""
-        self._stop.set()
-        try:
-            self._queue.put_nowait(None)
-        except queue.Full:
-            pass
 
 
 class ChunkFetcher:
@@ -226,6 +178,7 @@ class ChunkFetcher:
 
         def once() -> None:
             child = self.store.open_get_stream(self.bdir + "/" + record.object)
+            widen_pipe(child.stdout)
             digest = hashlib.sha256()
             size = 0
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -319,6 +272,7 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
     label = "%s@%s" % (manifest.dataset, manifest.snapshot.name)
     bdir = catalog.backup_dir(namespace, manifest.dataset, manifest.backup_id)
     proc = zfs.receive(target, force=force)
+    widen_pipe(proc.stdin)
     err_box: List[bytes] = []
     err_thread = threading.Thread(target=lambda: err_box.append(proc.stderr.read()), daemon=True)
     err_thread.start()
@@ -343,19 +297,15 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                         os.unlink(path)
                 else:
                     _stream_chunk(store, bdir, record, sink, identities, label)
-                sink.finish()
             except (BrokenPipeError, ConnectionResetError):
-                sink.abort()
                 reason = _receive_error(proc, err_thread, err_box)
                 if "modified" in reason:
                     reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
                 raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
                     target, record.index, label, reason, _receive_advice(reason, target)), "receive_failed")
             except OffsiteError:
-                sink.abort()
                 raise
             except Exception as exc:
-                sink.abort()
                 raise OffsiteError("Chunk %d (%s) of %s on %s failed age authentication or decompression (%s): it "
                                    "is damaged, or was not encrypted for this key." % (
                                        record.index, record.object, label, store.name, exc), "chunk_corrupt")
@@ -438,6 +388,7 @@ def _stream_chunk(store: Store, bdir: str, record: ChunkRecord, sink: Any, ident
                   label: str) -> None:
     """No-spool restore: rclone cat -> SHA-256 -> decrypt (age authenticates every 64 KiB as it goes)."""
     child = store.open_get_stream(bdir + "/" + record.object)
+    widen_pipe(child.stdout)
     reader = _DigestReader(child.stdout)
     try:
         codec.decrypt_stream(reader, sink, identities)
