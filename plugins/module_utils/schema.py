@@ -10,6 +10,7 @@ that need no library (provider references) run everywhere.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Dict, List
 
@@ -40,7 +41,7 @@ SCHEMA: Dict[str, Any] = {
             "description": "age recipients (public keys) every backup is encrypted to.",
             "type": "array",
             "items": {"type": "string", "minLength": 1,
-                      "pattern": "^(age1[0-9a-z]+|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?)$",
+                      "pattern": "^(?![\\s\\S]*\\n)(age1[0-9a-z]+|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( .*)?)$",
                       "x-rule": "must be an age recipient (age1...) or an SSH public key (ssh-ed25519 ...)"},
         },
         "providers": {
@@ -52,7 +53,7 @@ SCHEMA: Dict[str, Any] = {
         "namespace": {
             "description": "Top-level folder for this host's backups on every provider.",
             "type": "string",
-            "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$",
+            "pattern": "^(?![\\s\\S]*\\n)[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$",
             "x-rule": "must be up to 128 letters, digits and _ . : -, not starting with - or .",
         },
         "state_dir": {"type": "string", "minLength": 1},
@@ -70,14 +71,14 @@ SCHEMA: Dict[str, Any] = {
     "$defs": {
         "provider_name": {
             "type": "string",
-            "pattern": "^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$",
+            "pattern": "^(?![\\s\\S]*\\n)[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$",
             "not": {"enum": ["all", "auto"]},
             "x-rule": "is not a valid provider name (up to 64 letters, digits, _ and -; not all or auto)",
         },
         "dataset_name": {
             "type": "string",
             "maxLength": 255,
-            "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.:-]*(/[A-Za-z0-9_][A-Za-z0-9_.:-]*)*$",
+            "pattern": "^(?![\\s\\S]*\\n)[A-Za-z0-9_][A-Za-z0-9_.:-]*(/[A-Za-z0-9_][A-Za-z0-9_.:-]*)*$",
             "x-rule": "is not a valid dataset name (like tank/data: letters, digits and _ . : - separated by /)",
         },
         "duration": _DURATION,
@@ -101,7 +102,7 @@ SCHEMA: Dict[str, Any] = {
                 "rclone_config": {"type": "string", "minLength": 1},
                 "env": {
                     "type": "object",
-                    "propertyNames": {"pattern": "^RCLONE_[A-Z0-9_]+$",
+                    "propertyNames": {"pattern": "^(?![\\s\\S]*\\n)RCLONE_[A-Z0-9_]+$",
                                       "x-rule": "is not an rclone environment variable (RCLONE_...)"},
                     "additionalProperties": {"type": ["string", "number", "boolean"]},
                 },
@@ -180,7 +181,7 @@ SCHEMA: Dict[str, Any] = {
                 "keep": {"$ref": "#/$defs/keep"},
                 "snapshot_prefix": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,200}$",
+                    "pattern": "^(?![\\s\\S]*\\n)[A-Za-z0-9_][A-Za-z0-9_.:-]{0,200}$",
                     "x-rule": "must be letters, digits and _ . : - (not starting with - or .)",
                 },
                 "recursive": {"type": "boolean"},
@@ -197,17 +198,28 @@ _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "
                "number": "a number", "boolean": "true or false", "null": "empty"}
 
 
+def show(name: Any) -> str:
+    """A user-given key, quoted, escaped (no newline can reach a message) and shortened."""
+    text = str(name)
+    return json.dumps(text if len(text) <= 60 else text[:57] + "...", ensure_ascii=False)
+
+
 def format_path(parts: Any) -> str:
     """['datasets', 'tank/photos', 'keep', 'daily'] -> 'datasets["tank/photos"].keep.daily'."""
     text = ""
     for part in parts:
         if isinstance(part, int):
             text += "[%d]" % part
-        elif _IDENT.match(str(part)):
+        elif _IDENT.fullmatch(str(part)):
             text += (".%s" % part) if text else str(part)
         else:
-            text += '["%s"]' % str(part).replace('"', '\\"')
+            text += "[%s]" % show(part)
     return text or "(top level)"
+
+
+def _key(name: Any) -> str:
+    """A key as is when it is a plain word, else quoted and escaped."""
+    return str(name) if _IDENT.fullmatch(str(name)) else show(name)
 
 
 def _describe_type(value: Any) -> str:
@@ -245,7 +257,7 @@ def _rule(error: Any) -> str:
     if validator == "additionalProperties":
         known = sorted((schema.get("properties") or {}).keys())
         extra = sorted(k for k in (error.instance or {}) if k not in (schema.get("properties") or {}))
-        return "has an unknown key %s%s" % (extra[0] if extra else "?",
+        return "has an unknown key %s%s" % (_key(extra[0]) if extra else "?",
                                             "; known keys are %s" % ", ".join(known) if known else "")
     if validator == "pattern":
         return "must match %s" % value
@@ -307,7 +319,7 @@ def schema_errors(config: Any) -> List[str]:
             path = format_path(list(leaf.absolute_path))
             schema = leaf.schema if isinstance(leaf.schema, dict) else {}
             if "propertyNames" in leaf.absolute_schema_path:
-                messages.append('%s: the key "%s" %s' % (path, leaf.instance, _name_rule(leaf)))
+                messages.append("%s: the key %s %s" % (path, show(leaf.instance), _name_rule(leaf)))
                 continue
             if leaf.validator in ("anyOf", "oneOf") and "x-rule" not in schema:
                 rule = _anyof_rule(leaf)
@@ -345,7 +357,7 @@ def reference_errors(config: Any) -> List[str]:
         for index, name in enumerate(spec["providers"]):
             if isinstance(name, str) and name not in defined and name not in ("all", "auto"):
                 messages.append("%s: names the provider %s, which is not defined under providers%s" % (
-                    format_path(path + ["providers", index]), name,
+                    format_path(path + ["providers", index]), _key(name),
                     " (defined: %s)" % ", ".join(sorted(defined)) if defined else ""))
     return messages
 

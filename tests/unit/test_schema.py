@@ -86,6 +86,10 @@ BAD = [
     ({"providers": {"b2": {"remote": "b2:x", "env": {"AWS_KEY": "x"}}}},
      'providers.b2.env: the key "AWS_KEY" is not an rclone environment variable'),
     ({"datasets": {"tank/bad name": {}}}, 'datasets: the key "tank/bad name" is not a valid dataset name'),
+    ({"providers": {"b2\n": {"remote": "x"}}}, 'providers: the key "b2\\n" is not a valid provider name'),
+    ({"datasets": {"tank/x\n": {}}}, 'datasets: the key "tank/x\\n" is not a valid dataset name'),
+    ({"defaults": {"evry\n": 1}}, 'defaults: has an unknown key "evry\\n"; known keys are'),
+    ({"recipients": [KEY + "\n"]}, "recipients[0]: must be an age recipient"),
     ({"datasets": {"tank/x": 3}}, 'datasets["tank/x"]: must be empty or a mapping'),
     ({"datasets": {"tank/x": {"providers": "b2"}}},
      'datasets["tank/x"].providers: must be all or a list of provider names'),
@@ -104,6 +108,7 @@ def test_bad_policies_are_rejected_naming_path_and_rule(config, message):
     found = schema.errors(config)
     assert found, "accepted %r" % config
     assert any(m.startswith(message) for m in found), found
+    assert all("\n" not in m for m in found)
 
 
 def test_every_problem_is_listed():
