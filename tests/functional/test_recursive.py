@@ -41,7 +41,7 @@ def prop_source(name: str, key: str) -> str:
     return harness.run(["zfs", "get", "-H", "-o", "source", key, name]).stdout.strip()
 
 
-def fill(lab, dataset: str, seed: int, name: str = "data.bin", size: int = 192 << 10) -> None:
+def fill(lab, dataset: str, seed: int, name: str = "data.bin", size: int = 96 << 10) -> None:
     harness.write_data(lab.pool.mountpoint(dataset), seed, size, name)
 
 
