@@ -180,6 +180,21 @@ target:
   returned: success
   type: str
   sample: tank/data-recovered
+namespace:
+  description: The namespace the backups were read from (this host's short name unless O(namespace) says otherwise).
+  returned: success
+  type: str
+  sample: nas1
+estimated_bytes:
+  description: Stream bytes of the backups to receive, from their manifests.
+  returned: when something is to be received
+  type: int
+  sample: 1048576
+seconds:
+  description: How long the receive took.
+  returned: success, not in check mode
+  type: float
+  sample: 12.5
 provider:
   description: The provider restored from.
   returned: success

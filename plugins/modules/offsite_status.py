@@ -141,6 +141,16 @@ generated:
   returned: always
   type: str
   sample: "2026-11-22T03:00:00Z"
+generated_epoch:
+  description: RV(generated) as seconds since the epoch (for Prometheus and arithmetic in templates).
+  returned: always
+  type: float
+  sample: 1795316400.0
+host:
+  description: The host name of the managed node that made the report.
+  returned: always
+  type: str
+  sample: nas1.example.net
 datasets:
   description:
     - Per dataset, C(health), C(problems), C(latest) (the newest restorable snapshot on any provider, with

@@ -238,3 +238,49 @@ def test_execution_environment_metadata_is_what_ansible_builder_reads(tarball: P
     system_found = " ".join(found.get("system") or [])
     assert "pyrage" in python_found and "zstandard" in python_found, proc.stdout
     assert "rclone" in system_found and "offsite.zfs" in system_found, proc.stdout
+
+
+# Keys every Ansible module result may carry, documented by Ansible rather than by each module.
+STANDARD_KEYS = {"changed", "failed", "msg", "invocation", "warnings", "deprecations", "exception", "skipped",
+                 "error_code", "diff", "_rc", "_stdout", "_stderr", "ansible_facts", "rc", "stdout", "stderr",
+                 "stdout_lines", "stderr_lines", "skip_reason", "module_stdout", "module_stderr"}
+
+
+def documented_return_keys(module: str) -> set:
+    text = (harness.ROOT / "plugins" / "modules" / ("%s.py" % module)).read_text()
+    start = text.index("RETURN = r\"\"\"") + len("RETURN = r\"\"\"")
+    return set((yaml.safe_load(text[start:text.index("\"\"\"", start)]) or {}).keys())
+
+
+def undocumented(module: str, result: Dict) -> List[str]:
+    return sorted(k for k in result if k not in STANDARD_KEYS and not k.startswith("_ansible")
+                  and k not in documented_return_keys(module))
+
+
+def test_every_returned_key_is_documented_in_return(lab, ansible) -> None:
+    """Run each module for real (and in check mode) and compare its result with its RETURN docs."""
+    ds = lab.pool.create("data")
+    harness.write_data(lab.pool.mountpoint(ds), 74, 256 << 10)
+    lab.pool.snapshot(ds, "s1")
+    config = str(lab.config_path)
+    runs = [
+        ("offsite_backup", {"dataset": ds + "@s1", "config": config}, True),
+        ("offsite_backup", {"dataset": ds + "@s1", "config": config}, False),
+        ("offsite_backup", {"dataset": ds + "@s1", "config": config}, False),  # present: changed=false
+        ("offsite_restore", {"dataset": ds, "target": lab.pool.name + "/copy", "config": config}, True),
+        ("offsite_restore", {"dataset": ds, "target": lab.pool.name + "/copy", "config": config,
+                             "identity_file": str(lab.key.path)}, False),
+        ("offsite_status", {"config": config, "datasets": [ds]}, False),
+        ("offsite_prune", {"config": config, "dataset": ds, "keep": {"last": 1}}, True),
+    ]
+    problems = []
+    for module, args, check in runs:
+        if not (harness.ROOT / "plugins" / "modules" / ("%s.py" % module)).exists():
+            continue
+        result = ansible.module(module, args, check=check)
+        assert result["_rc"] == 0, (module, result.get("msg"), result["_stdout"][-2000:])
+        missing = undocumented(module, result)
+        if missing:
+            problems.append("%s%s returns %s, not in its RETURN" % (module, " (check mode)" if check else "",
+                                                                     ", ".join(missing)))
+    assert not problems, "\n".join(problems)
