@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -11,6 +13,7 @@ import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy import (
+    DRR_MAGIC,
     adopt_legacy,
     list_legacy,
     parse_header,
@@ -18,7 +21,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.legacy import (
     run_legacy_restore,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store
 
 PIECE = 64 * 1024
 
@@ -154,11 +157,37 @@ def test_shards_on_s3_restore_and_damage_is_refused(lab, s3, tmp_path):
     assert not lab.pool.exists(lab.pool.name + "/gap")
 
 
-def test_stream_header_parser_refuses_other_data():
+def test_stream_header_parser_reads_both_byte_orders_and_refuses_other_data():
+    for order in "<>":
+        data = struct.pack(order + "IIQQQIIQQ", 0, 0, DRR_MAGIC, 1, 1795307076, 2, 0, 11, 22)
+        header = parse_header(data + b"tank/data@s1".ljust(256, b"\0"))
+        assert (header.toguid, header.fromguid, header.creation, header.toname) == ("11", "22", 1795307076,
+                                                                                  "tank/data@s1")
+        assert not header.full and header.dataset_type == "filesystem"
     with pytest.raises(ValueError):
         parse_header(b"\0" * 400)
     with pytest.raises(ValueError):
         parse_header(b"short")
+
+
+def test_listing_names_gaps_and_bad_offsets_without_a_key(tmp_path, rclone):
+    folder = tmp_path / "old" / "tank_data"
+    folder.mkdir(parents=True)
+    for name in ("full-daily-1-x000.zfs.gz.age", "full-daily-1-x001.zfs.gz.age", "incr-daily-2-x000.zfs.gz.age",
+                 "incr-daily-2-x002.zfs.gz.age", "tank_data:weekly-1-s000-b0.zfs.gz.age",
+                 "tank_data:weekly-1-s001-b65536.zfs.gz.age", "tank_data:weekly-2-s000-b10.zfs.gz.age",
+                 "notes.txt", "tank_other:x-s000-b0.zfs.gz.age"):
+        (folder / name).write_bytes(b"age")
+    store = Store(Provider("old", str(tmp_path / "old"), rclone=rclone))
+    listed = {b.snapshot: b for b in list_legacy(store, "tank/data")}
+    assert sorted(listed) == ["daily-1", "daily-2", "weekly-1", "weekly-2"]
+    assert listed["daily-1"].complete and listed["daily-1"].kind == "full" and len(listed["daily-1"].pieces) == 2
+    assert not listed["daily-2"].complete and "piece 1 of incr-daily-2-x000 is missing" in listed["daily-2"].problems
+    assert listed["weekly-1"].complete and listed["weekly-1"].layout == "shard"
+    assert listed["weekly-1"].kind == "unknown", "a shard name does not say full or incremental"
+    assert not listed["weekly-2"].complete, "the first shard must start at byte 0"
+    assert json.loads(json.dumps(listed["daily-1"].describe()))["pieces"] == 2
+    assert list_legacy(store, "tank/none") == []
 
 
 def test_offsite_restore_module_restores_old_tool_backup(lab, ansible, tmp_path):
