@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+# A virtual module, implemented entirely by the action plugin plugins/action/offsite_policy_validate.py.
+
 DOCUMENTATION = r"""
 module: offsite_policy_validate
 short_description: Validate an offsite.zfs policy on the controller
@@ -76,8 +78,3 @@ msg:
   type: str
   sample: "The policy offsite_policy is not valid: datasets[\"tank/photos\"].keep.daily: must be >= 0."
 """
-
-if __name__ == "__main__":  # pragma: no cover - the action plugin does the work
-    from ansible.module_utils.basic import AnsibleModule
-
-    AnsibleModule(argument_spec={}).fail_json(msg="offsite_policy_validate runs on the controller only.")
