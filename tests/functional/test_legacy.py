@@ -161,8 +161,8 @@ def test_stream_header_parser_reads_both_byte_orders_and_refuses_other_data():
     for order in "<>":
         data = struct.pack(order + "IIQQQIIQQ", 0, 0, DRR_MAGIC, 1, 1795307076, 2, 0, 11, 22)
         header = parse_header(data + b"tank/data@s1".ljust(256, b"\0"))
-        assert (header.toguid, header.fromguid, header.creation, header.toname) == ("11", "22", 1795307076,
-                                                                                  "tank/data@s1")
+        fields = (header.toguid, header.fromguid, header.creation, header.toname)
+        assert fields == ("11", "22", 1795307076, "tank/data@s1")
         assert not header.full and header.dataset_type == "filesystem"
     with pytest.raises(ValueError):
         parse_header(b"\0" * 400)
