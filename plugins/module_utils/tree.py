@@ -232,6 +232,9 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
         mountpoint = "inherit"  # a copy under a new name mounts below its new parent, never over the live tree
     root_settings = settings_for(root)
     zfs = zfs or Zfs(root_settings.zfs)
+    if mountpoint == "inherit" and zfs.exists(target) and zfs.run(
+            ["get", "-H", "-o", "source", "mountpoint", target], f"read the mountpoint of {target}").strip() == "local":
+        mountpoint = zfs.get(target, "mountpoint")  # an existing root (a pool) keeps its own mountpoint
     names = list(root_settings.providers) if provider in (None, "auto") else [provider]
     if provider not in (None, "auto") and provider not in root_settings.providers:
         raise OffsiteError(f"The provider {provider} is not configured; configured providers: "

@@ -239,3 +239,24 @@ def test_whole_pool_backup_and_restore_one_task_each(lab, ansible, tmp_path):
     assert lab.pool.mountpoint(pool + "/dr/apps/db") == tmp_path / "dr" / "apps" / "db"
     for rel in ("", "/apps", "/apps/db"):
         assert own_digest(lab.pool.mountpoint(pool + "/dr" + rel)) == own_digest(lab.pool.mountpoint(pool + rel))
+
+
+def test_whole_pool_restores_into_a_new_pool(lab, tmp_path):
+    pool = lab.pool.name
+    for seed, rel in enumerate(("home", "home/x")):
+        fill(lab, lab.pool.create(rel), 500 + seed)
+    fill(lab, pool, 510)
+    run_tree_backup(settings_for(lab), pool, "p1", create=True)
+    other = harness.Pool(tmp_path / "second")
+    try:
+        mnt = other.mountpoint(other.name)
+        refused = run_tree_restore(settings_for(lab), pool, target=other.name, keys=keys(lab), check_mode=True)
+        assert refused["failed_datasets"] == [pool], "an existing pool root is overwritten only with force"
+        assert refused["datasets"][pool]["error_code"] == "target_exists"
+        result = run_tree_restore(settings_for(lab), pool, target=other.name, keys=keys(lab), force=True)
+        assert result["failed_datasets"] == [] and len(result["datasets"]) == 3
+        assert other.mountpoint(other.name) == mnt, "the new pool keeps its own mountpoint"
+        for rel in ("", "/home", "/home/x"):
+            assert own_digest(other.mountpoint(other.name + rel)) == own_digest(lab.pool.mountpoint(pool + rel))
+    finally:
+        other.destroy()
