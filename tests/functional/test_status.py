@@ -294,3 +294,15 @@ def test_namespace_reports_another_hosts_backups(lab):
     entry = theirs["datasets"][ds]
     assert entry["latest"]["snapshot"] == "s1" and entry["health"] == "ok"
     assert entry["not_backed_up"] is None and entry["local"] is None
+
+
+def test_a_provider_that_cannot_be_listed_is_critical_and_the_others_still_report(lab):
+    ds = lab.pool.create("data")
+    snap_and_backup(lab, ds, "s1", 70)
+    lab.config["providers"]["broken"] = {"remote": "nosuchremote:bucket", "retries": 0, "retry_delay": 0.01}
+    result = status(lab)
+    failed = [p for p in result["host_problems"] if p["code"] == "provider_failed"]
+    assert len(failed) == 1 and failed[0]["provider"] == "broken" and failed[0]["severity"] == "critical"
+    assert result["providers"]["broken"]["listed"] is False and result["providers"]["local"]["listed"] is True
+    assert result["datasets"][ds]["latest"]["snapshot"] == "s1" and result["datasets"][ds]["health"] == "ok"
+    assert result["health"] == "critical" and result["msg"].startswith("testhost: critical: Provider broken")
