@@ -79,8 +79,8 @@ def sections() -> dict:
 def test_the_scan_finds_the_errors_it_should():
     found = raised_messages()
     assert len(found) > 50
-    assert any(code == "bad_name" and text and text.startswith("The dataset name") for code, text, _ in found)
-    assert any(code == "provider_failed" for code, _, _ in found), "StoreError (a subclass) was not scanned"
+    assert any(code == "bad_name" and text and text.startswith("The dataset name") for code, text, _where in found)
+    assert any(code == "provider_failed" for code, _text, _where in found), "StoreError (a subclass) was not scanned"
 
 
 def test_every_message_is_in_troubleshooting_under_its_code():
