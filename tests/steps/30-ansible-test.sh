@@ -51,7 +51,7 @@ status=0
 ansible-test sanity --venv --python "$python" --junit --color no || status=$?
 # ansible-test writes one junit file per sanity test, passed or failed.
 for xml in tests/output/junit/*.xml; do
-    [ -f "$xml" ] && cp "$xml" "$root/.tmp/results/$(basename "$xml")"
+    if [ -f "$xml" ]; then cp "$xml" "$root/.tmp/results/$(basename "$xml")"; fi
 done
 
 # 4. Units: pytest under ansible-test; exits 0 when nothing ran, so check the count.
