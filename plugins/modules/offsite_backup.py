@@ -164,6 +164,16 @@ EXAMPLES = r"""
     providers:
       mirror: {remote: /srv/offsite-mirror}
 
+- name: Back up to B2 with the rclone secrets from Ansible Vault (never logged, never on disk)
+  offsite.zfs.offsite_backup:
+    dataset: tank/data@daily-20261121
+    providers: b2
+    provider_env:
+      b2:
+        RCLONE_CONFIG_B2_TYPE: b2
+        RCLONE_CONFIG_B2_ACCOUNT: "{{ vault_b2_key_id }}"
+        RCLONE_CONFIG_B2_KEY: "{{ vault_b2_application_key }}"
+
 - name: Back up a whole pool, one recursive snapshot, without the cache datasets
   offsite.zfs.offsite_backup:
     dataset: tank
