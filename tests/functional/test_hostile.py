@@ -8,6 +8,7 @@ files give one clear sentence, through real `ansible` runs.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -92,22 +93,6 @@ def test_hostile_provider_names_in_the_config_file_are_rejected(lab, recorded):
     assert recorded() == []
 
 
-def test_hostile_names_through_ansible_fail_cleanly(lab, ansible, recorded):
-    config = str(lab.config_path)
-    for name in ("tank/data; touch /tmp/offsite-pwned", "tank/../etc"):
-        result = ansible.module("offsite_backup", {"dataset": name, "config": config})
-        assert result.get("failed") is True and result["_rc"] != 0
-        assert result["error_code"] == "bad_name" and one_sentence(result["msg"]), result["msg"]
-    result = ansible.module("offsite_restore", {"dataset": lab.pool.name + "/data@s1; id", "config": config,
-                                                "identity_file": str(lab.key.path)})
-    assert result.get("failed") is True and result["error_code"] == "bad_name"
-    result = ansible.module("offsite_backup", {"dataset": lab.pool.name + "/data", "snapshot": "s1",
-                                               "providers": "-x", "config": config})
-    assert result.get("failed") is True and result["error_code"] == "bad_name"
-    assert not Path("/tmp/offsite-pwned").exists()
-    assert recorded() == []
-
-
 # -- tampered manifests and chunks ------------------------------------------------------------------
 def _two_backups(lab):
     """Two full backups of the same size (incompressible data, no compression): chunks of equal size."""
@@ -150,40 +135,34 @@ def _recount(data) -> None:
                       "stored_bytes": sum(c["stored_bytes"] for c in data["chunks"])}
 
 
-def test_manifest_with_edited_plain_size_is_refused(lab):
-    ds, first, _ = _two_backups(lab)
+def test_tampered_manifests_are_refused(lab):
+    ds, first, second = _two_backups(lab)
+    original = (first / "manifest.json").read_bytes()
 
-    def edit(data):
+    def case(edit, code, *needles):
+        _edit_manifest(first, edit)
+        _refuses(lab, ds, code, *needles)
+        (first / "manifest.json").write_bytes(original)
+
+    def plain_size(data):  # totals fixed up, so only the MAC can tell
         data["chunks"][1]["plain_bytes"] += 1
         _recount(data)
-    _edit_manifest(first, edit)
-    _refuses(lab, ds, "tampered", "altered after it was written", ds)
 
-
-def test_manifest_with_edited_stored_size_is_refused(lab):
-    ds, first, _ = _two_backups(lab)
-
-    def edit(data):
+    def stored_size(data):
         data["chunks"][2]["stored_bytes"] -= 10
         _recount(data)
-    _edit_manifest(first, edit)
-    _refuses(lab, ds, "no_backup", "chunk-000002", "wrong-sized")
+    case(plain_size, "tampered", "altered after it was written", ds)
+    case(stored_size, "no_backup", "chunk-000002", "wrong-sized")
+    case(lambda data: data["chunks"][0].update(plain_bytes=1), "no_backup", "totals do not add up")
+    case(lambda data: data.update(json.loads((second / "manifest.json").read_text())), "no_backup",
+         "moved or tampered")
+    # Untouched again, both backups restore.
+    target = lab.pool.name + "/fine"
+    lab.restore(ds, "s2", target=target)
+    assert same_tree(lab, ds, target)
 
 
-def test_manifest_with_inconsistent_totals_is_refused(lab):
-    ds, first, _ = _two_backups(lab)
-    _edit_manifest(first, lambda data: data["chunks"][0].update(plain_bytes=1))
-    _refuses(lab, ds, "no_backup", "totals do not add up")
-
-
-def test_manifest_copied_from_another_backup_is_refused(lab):
-    ds, first, second = _two_backups(lab)
-    shutil.copy(second / "manifest.json", first / "manifest.json")
-    _refuses(lab, ds, "no_backup", "moved or tampered")
-
-
-@pytest.mark.parametrize("spool", [True, False], ids=["spool", "streaming"])
-def test_chunks_swapped_between_two_backups_are_refused(lab, spool):
+def test_chunks_swapped_between_two_backups_are_refused(lab):
     ds, first, second = _two_backups(lab)
     a, b = first / "chunk-000002.age", second / "chunk-000002.age"
     data_a, data_b = a.read_bytes(), b.read_bytes()
@@ -192,7 +171,8 @@ def test_chunks_swapped_between_two_backups_are_refused(lab, spool):
     # age output sizes vary (rage adds a random "grease" stanza), so the listing usually catches the
     # wrong size before a byte is downloaded; with equal sizes the SHA-256 check does.
     code = "chunk_corrupt" if len(data_a) == len(data_b) else "no_backup"
-    _refuses(lab, ds, code, "chunk-000002", spool=spool)
+    _refuses(lab, ds, code, "chunk-000002")
+    _refuses(lab, ds, code, "chunk-000002", spool=False)
 
 
 def test_chunk_from_another_backup_copied_under_the_same_key_is_refused(lab):
@@ -204,64 +184,117 @@ def test_chunk_from_another_backup_copied_under_the_same_key_is_refused(lab):
     victim.write_bytes((foreign + bytes(size))[:size])
     _refuses(lab, ds, "chunk_corrupt", "chunk-000003")
     _refuses(lab, ds, "chunk_corrupt", "chunk-000003", spool=False)
-
-
-def test_keyed_chunk_digest_catches_a_swap_even_with_a_resealed_manifest(lab):
-    """Defence in depth: if an attacker could also rewrite the manifest and its MAC (they would need the
-    backup key), the keyed plaintext digest still ties each chunk to its backup and position."""
-    ds, first, _ = _two_backups(lab)
+    # Defence in depth: even if an attacker could also rewrite the manifest and its MAC (they would
+    # need the backup key), the keyed plaintext digest ties each chunk to its backup and position.
     a, b = first / "chunk-000001.age", first / "chunk-000002.age"
     data_a, data_b = a.read_bytes(), b.read_bytes()
     a.write_bytes(data_b)
     b.write_bytes(data_a)
     manifest = parse((first / "manifest.json").read_bytes())
     key = codec.unseal(manifest.encryption["sealed_key"], codec.parse_identities(lab.key.path.read_text()))
-    one, two = manifest.chunks[1], manifest.chunks[2]
+    one, two, three = manifest.chunks[1], manifest.chunks[2], manifest.chunks[3]
     one.stored_sha256, two.stored_sha256 = two.stored_sha256, one.stored_sha256
     one.stored_bytes, two.stored_bytes = two.stored_bytes, one.stored_bytes
+    three.stored_sha256 = hashlib.sha256(victim.read_bytes()).hexdigest()
+    three.stored_bytes = size
     manifest.seal_with(key)
     (first / "manifest.json").write_bytes(manifest.to_json())
     _refuses(lab, ds, "chunk_mismatch", "chunk-000001", "keyed digest")
 
 
-def test_untampered_backups_still_restore(lab):
-    ds, _, _ = _two_backups(lab)
-    target = lab.pool.name + "/fine"
-    lab.restore(ds, "s2", target=target)
-    assert same_tree(lab, ds, target)
+# -- through ansible: names, keys and config files ----------------------------------------------------------
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Backups that must fail
+      offsite.zfs.offsite_backup:
+        dataset: "{{ item.dataset }}"
+        config: "{{ item.config }}"
+        snapshot: "{{ item.snapshot | default(omit) }}"
+        providers: "{{ item.providers | default(omit) }}"
+        recipients: "{{ item.recipients | default(omit) }}"
+      loop: "{{ backup_cases }}"
+      loop_control: {label: "{{ item.name }}"}
+      register: backups
+      ignore_errors: true
+
+    - name: Restores that must fail
+      offsite.zfs.offsite_restore:
+        dataset: "{{ item.dataset }}"
+        config: "{{ item.config }}"
+        target: "{{ item.target | default(omit) }}"
+        identity: "{{ lookup('ansible.builtin.env', item.identity_env) if item.identity_env is defined else omit }}"
+        identity_file: "{{ item.identity_file | default(omit) }}"
+      loop: "{{ restore_cases }}"
+      loop_control: {label: "{{ item.name }}"}
+      register: restores
+      ignore_errors: true
+
+    - name: Keep the results for the test
+      ansible.builtin.copy:
+        content: "{{ {'backups': backups.results, 'restores': restores.results} | to_json }}"
+        dest: "{{ results }}"
+        mode: "0600"
+"""
 
 
-# -- keys and config files, through ansible --------------------------------------------------------------
-def test_bad_recipients_identities_and_config_files_give_one_clear_sentence(lab, ansible, tmp_path):
+def test_bad_input_through_ansible_gives_one_clear_sentence_each(lab, ansible, tmp_path):
     ds = lab.pool.create("data")
     harness.write_data(lab.pool.mountpoint(ds), 303, 128 << 10)
     lab.pool.snapshot(ds, "s1")
-    config = str(lab.config_path)
-    backup = {"dataset": ds + "@s1", "config": config}
-    cases = []
-    for recipient in ("age1notakey", "ssh-ed25519 AAAAnotbase64"):
-        cases.append(("offsite_backup", dict(backup, recipients=[recipient]), "bad_recipient", "recipient"))
     assert lab.backup(ds, "s1")["providers"]["local"]["status"] == "uploaded"
-    restore = {"dataset": ds + "@s1", "target": lab.pool.name + "/r", "config": config}
+    config = str(lab.config_path)
+    # Hostile names go through a config whose zfs and rclone record every call.
+    zfs = Wrapper.create(tmp_path / "bin", shutil.which("zfs") or "/sbin/zfs", name="zfs")
+    rclone = Wrapper.create(tmp_path / "bin", lab.rclone, name="rclone")
+    recording = harness.write_config(tmp_path / "recording.yml", dict(lab.config, zfs=str(zfs.path),
+                                                                       rclone=str(rclone.path)))
     other = harness.AgeKey(tmp_path, "other")
     garbage = tmp_path / "garbage.key"
     garbage.write_text("not a key at all\n")
-    cases += [
-        ("offsite_restore", dict(restore, identity="AGE-SECRET-KEY-1QQQQQQ"), "bad_identity", "not a valid age key"),
-        ("offsite_restore", dict(restore, identity=other.secret), "wrong_key", "None of the given identities"),
-        ("offsite_restore", dict(restore, identity_file=str(tmp_path / "missing.key")), "bad_identity",
-         "cannot be read"),
-        ("offsite_restore", dict(restore, identity_file=str(garbage)), "bad_identity", str(garbage)),
-    ]
     bad_yaml = tmp_path / "bad.yml"
     bad_yaml.write_text("providers: [unclosed\n")
-    for path, needle in ((tmp_path, "cannot be read"), (bad_yaml, "not valid YAML"),
-                         (tmp_path / "nope.yml", "does not exist")):
-        cases.append(("offsite_backup", dict(backup, config=str(path)), "bad_config", needle))
-    for module, args, code, needle in cases:
-        result = ansible.module(module, args)
-        assert result.get("failed") is True and result["_rc"] != 0, (module, args, result)
-        assert result.get("error_code") == code, (args, result.get("msg"))
+    pwned = tmp_path / "pwned"
+    backup = {"dataset": ds + "@s1", "config": config}
+    restore = {"dataset": ds + "@s1", "target": lab.pool.name + "/r", "config": config}
+    backup_cases = [  # (case, code, needle)
+        (dict(dataset="tank/data; touch %s" % pwned, config=str(recording)), "bad_name", "not valid"),
+        (dict(dataset="tank/../etc", config=str(recording)), "bad_name", "not valid"),
+        (dict(dataset=ds, snapshot="s1$(touch %s)" % pwned, config=str(recording)), "bad_name", "snapshot name"),
+        (dict(dataset=ds + "@s1", providers="-x", config=str(recording)), "bad_name", "provider name"),
+        (dict(backup, recipients=["age1notakey"]), "bad_recipient", "recipient"),
+        (dict(backup, recipients=["ssh-ed25519 AAAAnotbase64"]), "bad_recipient", "recipient"),
+        (dict(backup, config=str(tmp_path)), "bad_config", "cannot be read"),
+        (dict(backup, config=str(bad_yaml)), "bad_config", "not valid YAML"),
+        (dict(backup, config=str(tmp_path / "nope.yml")), "bad_config", "does not exist"),
+    ]
+    restore_cases = [
+        (dict(dataset=ds + "@s1; id", identity_file=str(lab.key.path), config=str(recording)), "bad_name",
+         "snapshot name"),
+        (dict(restore, identity_env="OFFSITE_TEST_MALFORMED"), "bad_identity", "not a valid age key"),
+        (dict(restore, identity_env="OFFSITE_TEST_OTHER"), "wrong_key", "None of the given identities"),
+        (dict(restore, identity_file=str(tmp_path / "missing.key")), "bad_identity", "cannot be read"),
+        (dict(restore, identity_file=str(garbage)), "bad_identity", str(garbage)),
+    ]
+    playbook = tmp_path / "bad-input.yml"
+    playbook.write_text(PLAYBOOK)
+    results = tmp_path / "results.json"
+    extra = {"results": str(results),
+             "backup_cases": [dict(case, name="backup %d" % n) for n, (case, _, _) in enumerate(backup_cases)],
+             "restore_cases": [dict(case, name="restore %d" % n) for n, (case, _, _) in enumerate(restore_cases)]}
+    run = ansible.run_playbook(playbook, extra_vars=extra, extra_env={
+        "OFFSITE_TEST_MALFORMED": "AGE-SECRET-KEY-1QQQQQQ", "OFFSITE_TEST_OTHER": other.secret})
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    data = json.loads(results.read_text())
+    outcomes = list(zip(backup_cases, data["backups"])) + list(zip(restore_cases, data["restores"]))
+    assert len(outcomes) == len(backup_cases) + len(restore_cases)
+    for (case, code, needle), result in outcomes:
+        assert result.get("failed") is True, (case, result)
+        assert result.get("error_code") == code, (case, result.get("msg"))
         assert needle in result["msg"] and one_sentence(result["msg"]), result["msg"]
-        assert other.secret not in result["_stdout"] and lab.key.secret not in result["_stdout"]
+    assert "ok=" in output and other.secret not in output and lab.key.secret not in output
+    assert zfs.calls() == [] and rclone.calls() == [], "no command ran for a hostile name"
+    assert not pwned.exists()
     assert not lab.pool.exists(lab.pool.name + "/r")
