@@ -78,8 +78,8 @@ def full_reason(backups: Sequence[catalog.Backup], full_every: Any, now: float) 
     if newest is None:
         return "the provider has no full backup of this dataset"
     if now - newest >= seconds:
-        return "the newest full backup is %s old (full_every %s)" % (_duration_text(int(now - newest)),
-                                                                    _duration_text(seconds))
+        return "the newest full backup is %s old (full_every %s)" % (
+            _duration_text(int(now - newest)), _duration_text(seconds))
     return None
 
 

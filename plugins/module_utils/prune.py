@@ -120,12 +120,13 @@ def select(entries: Sequence[Tuple[str, int, int]], rules: Dict[str, int]) -> Di
     if not ordered:
         return chosen
     chosen.setdefault(ordered[0][0], []).append("newest")
-    for position, (key, _, _) in enumerate(ordered[:rules.get("last", 0)]):
+    for position, entry in enumerate(ordered[:rules.get("last", 0)]):
+        key = entry[0]
         chosen.setdefault(key, []).append("last %d (#%d)" % (rules["last"], position + 1))
     for rule, fmt in _PERIODS.items():
         wanted = rules.get(rule, 0)
         seen: List[str] = []
-        for key, created, _ in ordered:
+        for key, created, _txg in ordered:
             if len(seen) >= wanted:
                 break
             bucket = time.strftime(fmt, time.gmtime(created))
@@ -249,8 +250,8 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
     entry: Dict[str, Any] = {"provider": name, "changed": False, "kept": [], "deleted": [], "damaged": [],
                              "incomplete_deleted": [], "incomplete_kept": []}
     lock = locks.acquire(settings.state_dir, "backup", "%s@%s" % (dataset, name),
-                         "backup or prune of %s on %s" % (dataset, name), {"dataset": dataset, "provider": name,
-                                                                          "operation": "prune"})
+                         "backup or prune of %s on %s" % (dataset, name),
+                         {"dataset": dataset, "provider": name, "operation": "prune"})
     try:
         if check_mode:
             lock.release()  # only probing: a backup running now is what the check reports

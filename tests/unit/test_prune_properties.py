@@ -101,11 +101,11 @@ def test_what_the_rules_select_stays_restorable(items, keep):
         assert decision.delete == {}
         return
     wanted = {candidates[0][2]}  # the newest, always
-    wanted |= {guid for _, _, guid in candidates[:rules.get("last", 0)]}
+    wanted |= {entry[2] for entry in candidates[:rules.get("last", 0)]}
     formats = {"hourly": "%Y-%m-%dT%H", "daily": "%Y-%m-%d", "weekly": "%G-W%V", "monthly": "%Y-%m", "yearly": "%Y"}
     for rule, fmt in formats.items():
         buckets = {}
-        for created, _, guid in candidates:  # newest first: the first one seen per bucket is the newest
+        for created, _txg, guid in candidates:  # newest first: the first one seen per bucket is the newest
             buckets.setdefault(time.strftime(fmt, time.gmtime(created)), guid)
         newest_buckets = sorted(buckets, reverse=True)[:rules.get(rule, 0)]
         wanted |= {buckets[b] for b in newest_buckets}

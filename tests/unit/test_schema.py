@@ -103,7 +103,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("config,message", BAD, ids=[m[:40] for _, m in BAD])
+@pytest.mark.parametrize("config,message", BAD, ids=[case[1][:40] for case in BAD])
 def test_bad_policies_are_rejected_naming_path_and_rule(config, message):
     found = schema.errors(config)
     assert found, "accepted %r" % config
