@@ -178,6 +178,17 @@ def test_backup_playbook_twice_then_prune_playbook_check_and_real(lab, ansible, 
     again = ansible.run_playbook(Path("offsite.zfs.prune"), extra_vars=prune_vars)
     assert _recap_changed(again.stdout) == 0
 
+    status = ansible.run_playbook(Path("offsite.zfs.status"), extra_vars=prune_vars)
+    assert status.returncode == 0, status.stdout[-3000:]
+    assert "extra1" in status.stdout and _recap_changed(status.stdout) == 0
+    target = lab.pool.name + "/drill"
+    restore = ansible.run_playbook(Path("offsite.zfs.restore"), extra_vars=dict(
+        prune_vars, offsite_dataset=ds, offsite_target=target, offsite_identity_file=str(lab.key.path)))
+    assert restore.returncode == 0, restore.stdout[-3000:]
+    assert harness.tree_digest(lab.pool.mountpoint(target)) == harness.tree_digest(lab.pool.mountpoint(ds))
+    missing = ansible.run_playbook(Path("offsite.zfs.restore"), extra_vars=prune_vars)
+    assert missing.returncode != 0 and "Set offsite_dataset" in missing.stdout
+
 
 def test_a_bad_policy_fails_on_the_controller_before_the_host_is_touched(lab, ansible, tmp_path):
     ds = lab.pool.create("data")
