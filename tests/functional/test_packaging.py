@@ -295,6 +295,6 @@ def test_every_returned_key_is_documented_in_return(lab, ansible) -> None:
         assert result["_rc"] == 0, (module, result.get("msg"), result["_stdout"][-2000:])
         missing = undocumented(module, result)
         if missing:
-            problems.append("%s%s returns %s, not in its RETURN" % (module, " (check mode)" if check else "",
-                                                                     ", ".join(missing)))
+            problems.append("%s%s returns %s, not in its RETURN" % (
+                module, " (check mode)" if check else "", ", ".join(missing)))
     assert not problems, "\n".join(problems)
