@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import already_present, run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
@@ -86,7 +86,24 @@ def full_reason(backups: Sequence[catalog.Backup], full_every: Any, now: float) 
 def converge_dataset(settings: DatasetSettings, check_mode: bool = False, now: Optional[float] = None,
                      zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None,
                      tree_backup: Optional[Callable[..., Dict[str, Any]]] = None) -> Dict[str, Any]:
-    """Converge one dataset: snapshot when due, back the newest policy snapshot up where it is missing."""
+    """Converge one dataset: snapshot when due, back the newest policy snapshot up where it is missing.
+
+    One policy run per dataset at a time (a timer and an Ansible run never both take the snapshot).
+    """
+    lock = None
+    if not check_mode:
+        lock = locks.acquire(settings.state_dir, "converge", settings.dataset,
+                             "policy run for %s" % settings.dataset, {"dataset": settings.dataset})
+    try:
+        return _converge_dataset(settings, check_mode, now, zfs, stores, tree_backup)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _converge_dataset(settings: DatasetSettings, check_mode: bool, now: Optional[float], zfs: Optional[Zfs],
+                      stores: Optional[Dict[str, Store]],
+                      tree_backup: Optional[Callable[..., Dict[str, Any]]]) -> Dict[str, Any]:
     policy = settings.policy or {}
     now = time.time() if now is None else now
     prefix = policy.get("snapshot_prefix") or DEFAULT_PREFIX

@@ -55,6 +55,7 @@ options:
   dataset:
     description:
       - One dataset to prune. Defaults to every dataset of the policy (see O(datasets)).
+      - A dataset whose policy says C(recursive) is pruned with every descendant not in its C(exclude).
     type: str
   datasets:
     description:
@@ -134,7 +135,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.policy import load_fil
 
 try:
     from ansible_collections.offsite.zfs.plugins.module_utils.converge import policy_datasets
-    from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+    from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset, tree_of
     IMPORT_ERROR = None
 except ImportError:  # pragma: no cover
     IMPORT_ERROR = traceback.format_exc()
@@ -198,7 +199,10 @@ def main() -> None:
             problems = [p.replace("defaults.keep", "keep", 1) for p in errors({"defaults": {"keep": params["keep"]}})]
             if problems:
                 raise OffsiteError("keep is not valid: %s." % problems[0], "bad_value")
+        expanded = []
         for name in names:
+            expanded += [d for d in tree_of(settings_from_config(config, params, name)) if d not in expanded]
+        for name in expanded:
             settings = settings_from_config(config, params, name)
             entry = prune_dataset(settings, module.check_mode, keep=params["keep"],
                                   incomplete_after=params["prune_incomplete_after"], local=params["local_snapshots"])

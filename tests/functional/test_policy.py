@@ -13,6 +13,8 @@ import harness
 
 from ansible_collections.offsite.zfs.plugins.module_utils import policy
 from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge, converge_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.prune import tree_of
+from ansible_collections.offsite.zfs.plugins.module_utils.tree import run_tree_backup
 
 STAMP = re.compile(r"^offsite-\d{8}T\d{6}Z$")
 
@@ -118,6 +120,28 @@ def test_one_failing_dataset_does_not_stop_the_others(lab):
     assert result["failed_datasets"] == [missing]
     assert result["datasets"][missing]["message"] == "The dataset %s does not exist on this host." % missing
     assert result["datasets"][ds]["providers"]["local"]["status"] == "uploaded"
+
+
+def test_a_recursive_policy_converges_the_tree_and_prune_covers_it(lab):
+    root = lab.pool.create("home")
+    child = lab.pool.create("home/alice")
+    cache = lab.pool.create("home/cache")
+    for number, ds in enumerate((root, child, cache)):
+        fill(lab, ds, 70 + number, size=64 << 10)
+    lab.config["datasets"] = {root: {"recursive": True, "exclude": ["cache"], "keep": {"last": 1}}}
+
+    def tree_backup(name, **kwargs):
+        return run_tree_backup(lab.settings, name, **kwargs)
+
+    start = time.time()
+    first = converge(lab.settings, [root], now=start, tree_backup=tree_backup)
+    entry = first["datasets"][root]
+    assert first["changed"] is True and entry["due"] is True and first["failed_datasets"] == []
+    assert sorted(entry["datasets"]) == sorted([root, child]) and entry["excluded"] == [cache]
+    assert backup_ids(lab.remotes["local"], child) and not backup_ids(lab.remotes["local"], cache)
+    second = converge(lab.settings, [root], now=start + 60, tree_backup=tree_backup)
+    assert second["changed"] is False and second["datasets"][root]["due"] is False
+    assert tree_of(lab.settings(root)) == [root, child]
 
 
 # -- through Ansible ------------------------------------------------------------------------------
