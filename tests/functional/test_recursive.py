@@ -152,12 +152,23 @@ def test_recursive_backup_incremental_and_restore_tree_to_new_root(lab, tmp_path
         assert own_digest(lab.pool.mountpoint(pool + "/old" + names[key][len(pool):])) == r1[key], key
 
 
+def destroy_when_idle(dataset: str, seconds: float = 60.0) -> None:
+    """zfs-fuse answers "dataset is busy" for a while after heavy I/O: retry until a deadline."""
+    deadline = time.time() + seconds
+    while True:
+        proc = harness.run(["zfs", "destroy", "-r", dataset], check=False)
+        if proc.returncode == 0:
+            return
+        assert "busy" in proc.stderr and time.time() < deadline, proc.stderr
+        time.sleep(0.2)
+
+
 def test_destroyed_child_keeps_remote_backups_and_failed_child_is_named(lab):
     pool = lab.pool.name
     names = make_tree(lab)
     run_tree_backup(settings_for(lab), pool, "r1", create=True)
     assert len(remote_backups(lab, names["cache"])) == 1
-    harness.run(["zfs", "destroy", "-r", names["cache"]])
+    destroy_when_idle(names["cache"])
     fill(lab, names["alice"], 300, "more.bin")
     second = run_tree_backup(settings_for(lab), pool, "r2", create=True)
     assert names["cache"] not in second["datasets"]
