@@ -103,7 +103,7 @@ def _mem(pid: int) -> tuple:
 
 def _dir_bytes(path: Path) -> int:
     total = 0
-    for root, _, files in os.walk(path):
+    for root, _dirs, files in os.walk(path):
         for name in files:
             try:
                 total += os.lstat(os.path.join(root, name)).st_size
@@ -170,8 +170,8 @@ class Measure:
         sampler.join()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
-            raise RuntimeError("%s failed (%d): %s %s" % (" ".join(self.argv)[:300], proc.returncode,
-                                                         out.decode()[-2000:], err.decode()[-2000:]))
+            raise RuntimeError("%s failed (%d): %s %s" % (
+                " ".join(self.argv)[:300], proc.returncode, out.decode()[-2000:], err.decode()[-2000:]))
         return {
             "seconds": seconds,
             "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
@@ -574,8 +574,8 @@ def targets(results: List[Dict[str, Any]], providers: List[str]) -> List[tuple]:
                     worst_pss <= 100 * MiB))
         if len(mem) >= 2:
             low, high = mem[0]["peak_python_rss"], mem[-1]["peak_python_rss"]
-            out.append(("peak RSS same (+-15%%) for %d and %d MiB streams" % (mem[0]["bytes"] // MiB,
-                                                                          mem[-1]["bytes"] // MiB),
+            out.append(("peak RSS same (+-15%%) for %d and %d MiB streams" % (
+                mem[0]["bytes"] // MiB, mem[-1]["bytes"] // MiB),
                         "%d vs %d MiB" % (low // MiB, high // MiB), abs(high - low) <= 0.15 * low))
         spool = max(r["peak_spool"] - r["spool_bound"] for r in mem)
         out.append(("spool high-water within (parallel_uploads+1) x chunk_size", "%+.1f MiB vs bound" % (spool / MiB),

@@ -341,7 +341,7 @@ class ProviderRun:
             record_done(record)
 
         def wait_oldest() -> None:
-            _, future = in_flight.pop(0)
+            _index, future = in_flight.pop(0)
             future.result()
 
         try:
@@ -420,7 +420,7 @@ class ProviderRun:
                 except OSError:
                     pass
                 stream.close()
-                for _, future in in_flight:
+                for _index, future in in_flight:
                     try:
                         future.result()
                     except Exception:

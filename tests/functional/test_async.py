@@ -71,6 +71,12 @@ def _logged(state) -> bool:
     return bool(state) and Path(state["log"]).exists() and "Processing chunk" in Path(state["log"]).read_text()
 
 
+def _progress(state_dir: Path, operation: str):
+    """The running operation's state once its log shows a chunk, else None."""
+    state = _running(state_dir, operation)
+    return state if _logged(state) else None
+
+
 def test_async_backup_and_restore_with_progress(lab, ansible, tmp_path):
     ds = lab.pool.create("data")
     harness.write_data(lab.pool.mountpoint(ds), 501, 768 << 10)
@@ -93,7 +99,7 @@ def test_async_backup_and_restore_with_progress(lab, ansible, tmp_path):
     run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ansible.env())
     try:
         # The backup runs detached from the playbook: its state file and log show its progress.
-        state = wait_for(lambda: (lambda s: s if _logged(s) else None)(_running(state_dir, "backup")),
+        state = wait_for(lambda: _progress(state_dir, "backup"),
                          "the async backup to report progress", timeout=300, child=run)
         assert state["dataset"] == ds and state["provider"] == "local" and state["chunks_estimated"] >= 1
         assert state["pid"] != run.pid
@@ -105,7 +111,7 @@ def test_async_backup_and_restore_with_progress(lab, ansible, tmp_path):
         assert running[0]["log_file"] == state["log"]
         assert run.poll() is None, "the playbook is polling async_status"
         upload_gate.touch()
-        state = wait_for(lambda: (lambda s: s if _logged(s) else None)(_running(state_dir, "restore")),
+        state = wait_for(lambda: _progress(state_dir, "restore"),
                          "the async restore to report progress", timeout=300, child=run)
         assert state["dataset"] == target and state["provider"] == "local"
         assert not lab.pool.exists(target)
@@ -114,7 +120,7 @@ def test_async_backup_and_restore_with_progress(lab, ansible, tmp_path):
     finally:
         upload_gate.touch()
         download_gate.touch()
-    output, _ = run.communicate(timeout=600)
+    output, _errors = run.communicate(timeout=600)
     assert run.returncode == 0, output[-3000:]
     data = json.loads(results.read_text())
     assert data["backup"]["finished"] and data["backup"]["changed"] is True

@@ -100,10 +100,10 @@ def adhoc_all(ansible, inventory: Path, args: Dict[str, Any], check: bool = Fals
     if check:
         argv.append("--check")
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ansible.env(),
-                          timeout=600)
+                          timeout=600, check=False)
     results: Dict[str, Dict[str, Any]] = {}
     for match in re.finditer(r"^(\S+) \| (\S+)[^\n]*?=> \{", proc.stdout, re.MULTILINE):
-        result, _ = json.JSONDecoder().raw_decode(proc.stdout[match.end() - 1:])
+        result, _end = json.JSONDecoder().raw_decode(proc.stdout[match.end() - 1:])
         result.setdefault("failed", match.group(2) in ("FAILED!", "UNREACHABLE!"))
         results[match.group(1)] = result
     if not results:
@@ -223,7 +223,7 @@ def test_fleet_report_playbook_renders_in_headless_chromium(fleet, ansible, tmp_
     with tempfile.TemporaryDirectory() as profile:
         dom = subprocess.run([chromium] + CHROMIUM_FLAGS + ["--user-data-dir=%s" % profile, "--dump-dom",
                                                             html.as_uri()],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     assert dom.returncode == 0, dom.stderr[-2000:]
     parsed = _Rows()
     parsed.feed(dom.stdout)
@@ -241,7 +241,8 @@ def test_fleet_report_playbook_renders_in_headless_chromium(fleet, ansible, tmp_
         shot = subprocess.run([chromium] + CHROMIUM_FLAGS + ["--user-data-dir=%s" % profile,
                                                              "--screenshot=%s" % png, "--window-size=1400,1000",
                                                              "--hide-scrollbars", html.as_uri()],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120,
+                              check=False)
     assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
     header = png.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"

@@ -248,8 +248,8 @@ def test_bad_input_through_ansible_gives_one_clear_sentence_each(lab, ansible, t
     # Hostile names go through a config whose zfs and rclone record every call.
     zfs = Wrapper.create(tmp_path / "bin", shutil.which("zfs") or "/sbin/zfs", name="zfs")
     rclone = Wrapper.create(tmp_path / "bin", lab.rclone, name="rclone")
-    recording = harness.write_config(tmp_path / "recording.yml", dict(lab.config, zfs=str(zfs.path),
-                                                                       rclone=str(rclone.path)))
+    recording = harness.write_config(tmp_path / "recording.yml", dict(
+        lab.config, zfs=str(zfs.path), rclone=str(rclone.path)))
     other = harness.AgeKey(tmp_path, "other")
     garbage = tmp_path / "garbage.key"
     garbage.write_text("not a key at all\n")
@@ -281,8 +281,8 @@ def test_bad_input_through_ansible_gives_one_clear_sentence_each(lab, ansible, t
     playbook.write_text(PLAYBOOK)
     results = tmp_path / "results.json"
     extra = {"results": str(results),
-             "backup_cases": [dict(case, name="backup %d" % n) for n, (case, _, _) in enumerate(backup_cases)],
-             "restore_cases": [dict(case, name="restore %d" % n) for n, (case, _, _) in enumerate(restore_cases)]}
+             "backup_cases": [dict(case, name="backup %d" % n) for n, (case, _k, _w) in enumerate(backup_cases)],
+             "restore_cases": [dict(case, name="restore %d" % n) for n, (case, _k, _w) in enumerate(restore_cases)]}
     run = ansible.run_playbook(playbook, extra_vars=extra, extra_env={
         "OFFSITE_TEST_MALFORMED": "AGE-SECRET-KEY-1QQQQQQ", "OFFSITE_TEST_OTHER": other.secret})
     output = run.stdout + run.stderr
