@@ -16,8 +16,9 @@ import pytest
 from faulty_rclone import UPLOAD_VERBS, Rule, Wrapper
 from reliability import finish, kill9, manifests, same_tree, spawn, wait_for
 
-from ansible_collections.offsite.zfs.plugins.module_utils import locks
+from ansible_collections.offsite.zfs.plugins.module_utils import locks, prune
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 
 def _gated(lab, verbs, match: str = "", after: int = 1) -> Path:
@@ -56,6 +57,11 @@ def test_same_dataset_and_provider_twice_fails_at_once_other_provider_runs(lab):
         assert re.fullmatch(r"another offsite backup of %s to local is running \(PID %d, since \d\d:\d\d:\d\d\); "
                             r"wait for it or stop it\." % (re.escape(ds), child.pid), entry["message"]), entry
         assert child.poll() is None, "the second backup did not wait for the first"
+        # A prune of the same dataset on the same provider takes the same lock: refused as well.
+        settings = lab.settings(ds)
+        with pytest.raises(OffsiteError) as caught:
+            prune.prune_provider(settings, Store(settings.providers["local"]), {"last": 1}, 86400.0, False)
+        assert caught.value.code == "locked" and "PID %d" % child.pid in caught.value.message
         # The same dataset to another provider runs while the first is still going.
         parallel = lab.backup(ds, "s1", providers="other")
         assert parallel["providers"]["other"]["status"] == "uploaded"
