@@ -574,7 +574,8 @@ def targets(results: List[Dict[str, Any]], providers: List[str]) -> List[tuple]:
                     worst_pss <= 100 * MiB))
         if len(mem) >= 2:
             low, high = mem[0]["peak_python_rss"], mem[-1]["peak_python_rss"]
-            label = "peak RSS same (+-15%%) for %d and %d MiB streams" % (mem[0]["bytes"] // MiB, mem[-1]["bytes"] // MiB)
+            sizes = (mem[0]["bytes"] // MiB, mem[-1]["bytes"] // MiB)
+            label = "peak RSS same (+-15%%) for %d and %d MiB streams" % sizes
             out.append((label, "%d vs %d MiB" % (low // MiB, high // MiB), abs(high - low) <= 0.15 * low))
         spool = max(r["peak_spool"] - r["spool_bound"] for r in mem)
         out.append(("spool high-water within (parallel_uploads+1) x chunk_size", "%+.1f MiB vs bound" % (spool / MiB),
