@@ -253,3 +253,22 @@ def test_role_installs_a_timer_whose_script_converges_without_ansible(lab, ansib
     assert result["prune"][ds]["providers"]["local"]["status"] == "unchanged"
     second = json.loads(subprocess.run(argv, stdout=subprocess.PIPE, text=True, env=env, check=True).stdout)
     assert second["changed"] is False
+
+
+def test_offsite_backup_policy_mode_ad_hoc(lab, ansible):
+    ds = lab.pool.create("data")
+    fill(lab, ds, 9)
+    lab.config["datasets"] = {ds: {}}
+    config = str(lab.config_path)
+    plan = ansible.module("offsite_backup", {"config": config}, check=True)
+    assert plan["_rc"] == 0 and plan["changed"] is True, plan.get("msg")
+    assert plan["datasets"][ds]["due"] is True
+    assert plan["datasets"][ds]["providers"]["local"]["status"] == "planned"
+    assert lab.pool.snapshots(ds) == [] and backup_ids(lab.remotes["local"], ds) == []
+    mixed = ansible.module("offsite_backup", {"config": config, "policy": True, "snapshot": "s1"})
+    assert mixed["_rc"] != 0
+    assert mixed["msg"] == ("snapshot cannot be combined with policy mode; the policy decides it (or pass dataset "
+                            "without policy).")
+    other = ansible.module("offsite_backup", {"config": config, "datasets": [lab.pool.name + "/other"]})
+    assert other["_rc"] != 0 and other["error_code"] == "not_in_policy"
+    assert other["msg"].startswith("The dataset %s/other is not in the policy (datasets: %s)" % (lab.pool.name, ds))
