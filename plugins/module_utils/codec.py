@@ -17,7 +17,7 @@ import base64
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 
@@ -58,11 +58,20 @@ class _NoCompression:
         return b""
 
 
+# Decompressed output is handed on in pieces of at most this size: a few bytes of zstd or gzip
+# input that encode a long run of zeros must not become hundreds of MiB in memory at once.
+OUTPUT_PIECE = 1 << 20
+
+
 class _NoDecompression:
     eof = True
 
     def decompress(self, data: bytes) -> bytes:
         return bytes(data)
+
+    def feed(self, data: Any, emit: Callable[[bytes], None]) -> None:
+        if len(data):
+            emit(bytes(data))
 
 
 def compressor(algorithm: str, level: int = 3, threads: int = 0) -> Any:
@@ -86,6 +95,20 @@ class _ZstdStreamDecompressor:
         self._dctx = zstandard.ZstdDecompressor()
         self._obj = self._dctx.decompressobj()
         self.eof = False
+        self._writer: Any = None
+        self._emit: Optional[Callable[[bytes], None]] = None
+
+    def write(self, data: Any) -> int:  # the stream writer's output
+        if self._emit is not None:
+            self._emit(bytes(data))
+        return len(data)
+
+    def feed(self, data: Any, emit: Callable[[bytes], None]) -> None:
+        """Decompress data (any number of frames), passing the output to emit in bounded pieces."""
+        self._emit = emit
+        if self._writer is None:
+            self._writer = self._dctx.stream_writer(self, write_size=OUTPUT_PIECE, closefd=False)
+        self._writer.write(data)
 
     def decompress(self, data: bytes) -> bytes:
         out = []
@@ -121,6 +144,20 @@ class _GzipDecompressor:
             self._obj = zlib.decompressobj(31)
             out += self.decompress(unused)
         return out
+
+    def feed(self, data: Any, emit: Callable[[bytes], None]) -> None:
+        """Decompress data, passing the output to emit in pieces of at most OUTPUT_PIECE bytes."""
+        pending = bytes(data)
+        while pending:
+            out = self._obj.decompress(pending, OUTPUT_PIECE)
+            if out:
+                emit(out)
+            if self._obj.eof:
+                pending = self._obj.unused_data
+                if pending:
+                    self._obj = zlib.decompressobj(31)
+            else:
+                pending = self._obj.unconsumed_tail
 
 
 def decompressor(algorithm: str) -> Any:

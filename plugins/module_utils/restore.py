@@ -148,15 +148,22 @@ class _ReceiveSink(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        plain = self._decompressor.decompress(bytes(data))
-        if plain:
-            self._mac.update(plain)
-            self.plain_bytes += len(plain)
-            view = memoryview(plain)
-            while len(view):
-                written = self._pipe.write(view)
-                view = view[written:] if written is not None else view[len(view):]
+        feed = getattr(self._decompressor, "feed", None)
+        if feed is not None:  # output in bounded pieces (a run of zeros is tiny compressed)
+            feed(data, self._emit)
+        else:
+            plain = self._decompressor.decompress(bytes(data))
+            if plain:
+                self._emit(plain)
         return len(data)
+
+    def _emit(self, plain: bytes) -> None:
+        self._mac.update(plain)
+        self.plain_bytes += len(plain)
+        view = memoryview(plain)
+        while len(view):
+            written = self._pipe.write(view)
+            view = view[written:] if written is not None else view[len(view):]
 
 
 class ChunkFetcher:
