@@ -626,7 +626,7 @@ def report(bench: Bench) -> str:
         (_find(results, "send", "zfs send", "-") or {"bytes": 0})["bytes"] // MiB,
         bench.args.chunk_size or "default (256MiB)", bench.args.size), "",
         "Load average at the end: %s (the machine is shared; --nice %d)." % (
-            open("/proc/loadavg").read().split()[0:3], bench.args.nice), "",
+            " ".join(open("/proc/loadavg").read().split()[0:3]), bench.args.nice), "",
         "### Throughput", "", table(results), "",
         "### Memory and temp space of A (local remote)", "", memory_table(results), ""]
     if st:
