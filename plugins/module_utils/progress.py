@@ -97,6 +97,8 @@ def running_states(state_dir: str) -> List[Dict[str, Any]]:
     except OSError:
         return found
     for name in names:
+        if name.startswith(".") or not name.endswith(".json"):
+            continue  # a state file being replaced (write_private_file's temp file)
         path = os.path.join(directory, name)
         try:
             with open(path, "r", encoding="utf-8") as handle:
