@@ -192,3 +192,25 @@ class HashingWriter(io.RawIOBase):
             view = view[written:]
         self.count += len(data)
         return len(data)
+
+
+class DigestReader(io.RawIOBase):
+    """Reads from a file-like source, counting the bytes and computing their SHA-256 as they pass."""
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(len(buffer))
+        if not data:
+            return 0
+        buffer[:len(data)] = data
+        self.sha256.update(data)
+        self.count += len(data)
+        return len(data)

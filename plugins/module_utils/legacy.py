@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import DigestReader, chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     TOOL_VERSION,
     OffsiteError,
@@ -225,26 +225,7 @@ class _PlainSink(io.RawIOBase):
         return len(data)
 
 
-class _CipherReader(io.RawIOBase):
-    """Counts and hashes the encrypted bytes on their way to the decryptor."""
-
-    def __init__(self, raw: Any) -> None:
-        super().__init__()
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
-        if not data:
-            return 0
-        buffer[:len(data)] = data
-        self.sha256.update(data)
-        self.count += len(data)
-        return len(data)
+_CipherReader = DigestReader  # counts and hashes the encrypted bytes on their way to the decryptor
 
 
 def _decrypt_piece(store: Store, piece: Piece, sink: _PlainSink, identities: List[Any], label: str,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, chunk_mac, widen_pipe
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -371,24 +371,7 @@ def _receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes]
     return text[0] if text else "exit %s" % proc.returncode
 
 
-class _DigestReader(io.RawIOBase):
-    def __init__(self, raw: Any) -> None:
-        super().__init__()
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
-        if not data:
-            return 0
-        buffer[:len(data)] = data
-        self.sha256.update(data)
-        self.count += len(data)
-        return len(data)
+_DigestReader = DigestReader  # the name verify.py imports
 
 
 def _stream_chunk(store: Store, bdir: str, record: ChunkRecord, sink: Any, identities: List[Any],
