@@ -45,7 +45,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progre
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import (
     STAGING_SUFFIX,
     Keys,
-    apply_properties,
+    receive_staged,
     run_restore,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError, last_error
@@ -529,31 +529,17 @@ def _restore_chain(settings: DatasetSettings, zfs: Zfs, store: Store, chain: Lis
         return result
     progress = Progress(settings.log_dir, settings.state_dir, "restore", target)
     result["log_file"] = progress.log_path
-    received = []
     outcome = "failed"
     started = time.time()
+
+    def receive_one(position: int, backup: LegacyBackup) -> Dict[str, Any]:
+        progress.phase(store.name, len(backup.pieces), backup.stored_bytes)
+        progress.log(f"receiving the legacy backup {backup.name} from {store.name} into {receive_into}")
+        return _receive(zfs, store, backup, identities, receive_into, use_force and position == 0, progress)
+
     try:
-        for position, backup in enumerate(todo):
-            progress.phase(store.name, len(backup.pieces), backup.stored_bytes)
-            progress.log(f"receiving the legacy backup {backup.name} from {store.name} into {receive_into}")
-            received.append(_receive(zfs, store, backup, identities, receive_into, use_force and position == 0,
-                                     progress))
-            if properties:
-                apply_properties(zfs, receive_into, properties)
-            if receive_into == staging and position == 0:
-                zfs.set_property(staging, PARTIAL_PROPERTY, target)
-        if receive_into == staging:
-            zfs.run(["inherit", PARTIAL_PROPERTY, staging], f"clear the staging mark of {staging}")
-            zfs.rename(staging, target)
+        received = receive_staged(zfs, target, receive_into, todo, receive_one, properties)
         outcome = "finished"
-    except BaseException:
-        if receive_into == staging and zfs.exists(staging):
-            try:
-                if zfs.get(staging, PARTIAL_PROPERTY) in (target, "-", ""):
-                    zfs.destroy(staging, recursive=True)
-            except OffsiteError:
-                pass
-        raise
     finally:
         progress.close(outcome)
     total = sum(r["bytes"] for r in received)

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac, widen_pipe
@@ -402,6 +402,37 @@ def apply_properties(zfs: Zfs, name: str, properties: Dict[str, Optional[str]]) 
             zfs.set_property(name, key, value)
 
 
+def receive_staged(zfs: Zfs, target: str, receive_into: str, links: List[Any],
+                   receive_one: Callable[[int, Any], Dict[str, Any]],
+                   properties: Optional[Dict[str, Optional[str]]] = None) -> List[Dict[str, Any]]:
+    """Receive every link with receive_one(position, link) into receive_into, then finish the staging.
+
+    When receive_into is the staging name, it is marked after the first link, renamed to target when
+    every link is in, and destroyed (if it is ours) on any failure, so nothing half-received remains.
+    """
+    staging = target + STAGING_SUFFIX
+    received = []
+    try:
+        for position, link in enumerate(links):
+            received.append(receive_one(position, link))
+            if properties:
+                apply_properties(zfs, receive_into, properties)
+            if receive_into == staging and position == 0:
+                zfs.set_property(staging, PARTIAL_PROPERTY, target)
+        if receive_into == staging:
+            zfs.run(["inherit", PARTIAL_PROPERTY, staging], "clear the staging mark of %s" % staging)
+            zfs.rename(staging, target)
+    except BaseException:
+        if receive_into == staging and zfs.exists(staging):
+            try:
+                if zfs.get(staging, PARTIAL_PROPERTY) in (target, "-", ""):
+                    zfs.destroy(staging, recursive=True)
+            except OffsiteError:
+                pass
+        raise
+    return received
+
+
 # -- the operation --------------------------------------------------------------------------------
 def run_restore(settings: DatasetSettings, snapshot: Optional[str] = None, target: Optional[str] = None,
                 provider: str = "auto", keys: Optional[Keys] = None, force: bool = False, check_mode: bool = False,
@@ -513,33 +544,18 @@ def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store]
         keys.backup_key(backup.manifest)
     progress = Progress(settings.log_dir, settings.state_dir, "restore", target)
     result["log_file"] = progress.log_path
-    received = []
     outcome = "failed"
     started = time.time()
+
+    def receive_one(position: int, backup: catalog.Backup) -> Dict[str, Any]:
+        progress.phase(source.store.name, len(backup.manifest.chunks), backup.manifest.plain_bytes)
+        progress.log("receiving %s from %s into %s" % (backup.backup_id, source.store.name, receive_into))
+        return receive_backup(zfs, source.store, backup, keys, receive_into, use_force and position == 0,
+                              settings.spool_dir if settings.spool else None, progress, settings.namespace)
+
     try:
-        for position, backup in enumerate(todo):
-            progress.phase(source.store.name, len(backup.manifest.chunks), backup.manifest.plain_bytes)
-            progress.log("receiving %s from %s into %s" % (backup.backup_id, source.store.name, receive_into))
-            received.append(receive_backup(zfs, source.store, backup, keys, receive_into,
-                                           use_force and position == 0,
-                                           settings.spool_dir if settings.spool else None, progress,
-                                           settings.namespace))
-            if properties:
-                apply_properties(zfs, receive_into, properties)
-            if receive_into == staging and position == 0 and start == 0:
-                zfs.set_property(staging, PARTIAL_PROPERTY, target)
-        if receive_into == staging:
-            zfs.run(["inherit", PARTIAL_PROPERTY, staging], "clear the staging mark of %s" % staging)
-            zfs.rename(staging, target)
+        received = receive_staged(zfs, target, receive_into, todo, receive_one, properties)
         outcome = "finished"
-    except BaseException:
-        if receive_into == staging and zfs.exists(staging):
-            try:
-                if zfs.get(staging, PARTIAL_PROPERTY) in (target, "-", ""):
-                    zfs.destroy(staging, recursive=True)
-            except OffsiteError:
-                pass
-        raise
     finally:
         progress.close(outcome)
     seconds = max(time.time() - started, 1e-3)
