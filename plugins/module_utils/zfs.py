@@ -235,8 +235,14 @@ class Zfs:
         except OffsiteError as exc:
             if "busy" not in exc.message:
                 raise
-        # zfs-fuse keeps a just-received file system busy: unmount, rename, mount again.
-        self.run(["unmount", old], "unmount %s" % old, busy_retries=5)
+        # zfs-fuse keeps a just-received file system busy: unmount, rename, mount again. A rename that failed
+        # busy may already have left it unmounted (it unmounts first, then cannot remount under load).
+        if self.get(old, "mounted") == "yes":
+            try:
+                self.run(["unmount", old], "unmount %s" % old, busy_retries=5)
+            except OffsiteError as exc:
+                if "not currently mounted" not in exc.message:
+                    raise
         self.run(["rename", old, new], "rename %s to %s" % (old, new), busy_retries=5)
         try:
             self.run(["mount", new], "mount %s" % new)

@@ -34,7 +34,8 @@ def old_tool(lab, remote: str, dataset: str, snapshot: str, base: Optional[str] 
         dataset, snapshot)
     if shards:
         # Later versions: <dataset_>/<dataset_>:<snapshot>-sNNN-b<offset>.zfs.gz.age
-        number = 'n=$((10#${FILE##*x})); '
+        # split runs the filter with $SHELL: keep it POSIX (expr strips the leading zeros of 008).
+        number = 'n=$(expr "${FILE##*x}" + 0); '
         name = '"$FOLDER:$SNAP-s$(printf %03d "$n")-b$((n * PIECE)).zfs.gz.age"'
         prefix = "x"
     else:
@@ -48,7 +49,8 @@ def old_tool(lab, remote: str, dataset: str, snapshot: str, base: Optional[str] 
         '%sgzip | age -r "$RECIPIENT" | "$RCLONE" rcat "$REMOTE/$FOLDER/"%s'
         "' - %s\n" % (send, number, name, prefix))
     harness.run(["bash", "-c", script], env=dict(
-        os.environ, PIECE=str(PIECE), RECIPIENT=lab.key.public, RCLONE=lab.rclone, REMOTE=remote, FOLDER=folder,
+        os.environ, SHELL="/bin/sh", PIECE=str(PIECE),
+        RECIPIENT=lab.key.public, RCLONE=lab.rclone, REMOTE=remote, FOLDER=folder,
         SNAP=snapshot, **(env or {})))
 
 
