@@ -120,7 +120,7 @@ def _converge_dataset(settings: DatasetSettings, check_mode: bool, now: Optional
     if recursive and tree_backup is not None:
         # The tree code takes the recursive snapshot and backs up every child; present means unchanged.
         outcome = tree_backup(dataset, snapshot=target_name, create=is_due, check_mode=check_mode,
-                              exclude=policy.get("exclude") or [])
+                              exclude=policy.get("exclude") or [], policy_now=now)
         outcome.update(due=is_due, reason=why, snapshot=target_name)
         return outcome
     if is_due and not check_mode:
@@ -129,6 +129,23 @@ def _converge_dataset(settings: DatasetSettings, check_mode: bool, now: Optional
         result["changed"] = True
     snaps = zfs.snapshots(dataset)
     target = next((s for s in snaps if s.name == target_name), None)
+    missing = backup_where_missing(settings, target_name, target, full_every, now, check_mode, zfs, stores)
+    result["providers"] = missing["providers"]
+    result["failed_providers"] = missing["failed_providers"]
+    result["changed"] = result["changed"] or missing["changed"]
+    return result
+
+
+def backup_where_missing(settings: DatasetSettings, target_name: str, target: Optional[Snapshot], full_every: Any,
+                         now: float, check_mode: bool, zfs: Zfs, stores: Optional[Dict[str, Store]] = None
+                         ) -> Dict[str, Any]:
+    """Back target_name up to each selected provider that lacks it, full or incremental per full_every.
+
+    target is None in check mode when the snapshot would be taken now. Returns providers (one entry
+    each: present, planned, uploaded, resumed or failed), failed_providers and changed.
+    """
+    dataset = settings.dataset
+    result: Dict[str, Any] = {"providers": {}, "failed_providers": [], "changed": False}
     work_dir = settings.spool_dir if os.path.isdir(settings.spool_dir) else None
     for name in settings.selected:
         store = (stores or {}).get(name) or Store(settings.providers[name])
@@ -171,7 +188,8 @@ def converge(settings_for: Callable[[str], DatasetSettings], datasets: Sequence[
              tree_backup: Optional[Callable[..., Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Converge every named dataset; one dataset's failure does not stop the others.
 
-    tree_backup(dataset, snapshot=, create=, check_mode=, exclude=) backs up a recursive dataset's tree.
+    tree_backup(dataset, snapshot=, create=, check_mode=, exclude=, policy_now=) backs up a recursive dataset's
+    tree (tree.run_tree_backup), each child full or incremental per its own full_every.
     """
     now = time.time() if now is None else now
     result: Dict[str, Any] = {"changed": False, "datasets": {}, "failed_datasets": []}

@@ -6,6 +6,7 @@ Backup takes ONE recursive snapshot (`zfs snapshot -r`, one point in time for th
 tree) and runs run_backup for every descendant filesystem and volume that is not
 excluded: each child has its own chain and its own base selection, so a child created
 later starts with a full backup and a child destroyed locally keeps its remote backups.
+In a policy run each child also gets its own `full_every` decision per provider.
 
 Restore lists the backups below the root on the remote, and runs run_restore for each
 dataset, parents before children, every one to the same snapshot name, each into
@@ -29,6 +30,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_dataset,
     validate_snapshot,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.converge import DEFAULT_FULL_EVERY, backup_where_missing
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, find_source, run_restore
@@ -107,8 +109,13 @@ def _snapshot_names(zfs: Zfs, root: str) -> Dict[str, set]:
 
 def run_tree_backup(settings_for: SettingsFor, root: str, snapshot: Optional[str] = None, create: bool = False,
                     full: bool = False, exclude: Optional[Sequence[str]] = None, check_mode: bool = False,
-                    zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None) -> Dict[str, Any]:
-    """Back up root and every descendant filesystem and volume at one recursive snapshot."""
+                    zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None,
+                    policy_now: Optional[float] = None) -> Dict[str, Any]:
+    """Back up root and every descendant filesystem and volume at one recursive snapshot.
+
+    policy_now (policy runs): each child goes to each provider that lacks the snapshot, full or
+    incremental per the child's own full_every at that time, as a non-recursive policy dataset does.
+    """
     validate_dataset(root)
     patterns = validate_patterns(exclude)
     if snapshot is not None:
@@ -155,8 +162,11 @@ def run_tree_backup(settings_for: SettingsFor, root: str, snapshot: Optional[str
             if with_properties and "properties" not in settings.send_options:
                 # Properties travel with the tree (send -p) where this ZFS can send them.
                 settings.send_options["properties"] = True
-            entry = run_backup(settings, snapshot=snapshot, create=created and check_mode, full=full,
-                               check_mode=check_mode, zfs=zfs, stores=stores)
+            if policy_now is None:
+                entry = run_backup(settings, snapshot=snapshot, create=created and check_mode, full=full,
+                                   check_mode=check_mode, zfs=zfs, stores=stores)
+            else:
+                entry = _policy_child(settings, snapshot, policy_now, check_mode, zfs, stores)
         except OffsiteError as exc:
             entry = {"changed": False, "dataset": dataset, "msg": f"{dataset}@{snapshot}: {exc.message}",
                      "error_code": exc.code}
@@ -174,6 +184,20 @@ def run_tree_backup(settings_for: SettingsFor, root: str, snapshot: Optional[str
         result["msg"] += "; " + "; ".join(
             f"{d}: {result['datasets'][d].get('msg')}" for d in result["failed_datasets"])
     return result
+
+
+def _policy_child(settings: DatasetSettings, snapshot: str, now: float, check_mode: bool, zfs: Zfs,
+                  stores: Optional[Dict[str, Store]]) -> Dict[str, Any]:
+    """One child of a recursive policy dataset, backed up where missing, full per its own full_every."""
+    target = next((s for s in zfs.snapshots(settings.dataset) if s.name == snapshot), None)
+    full_every = (settings.policy or {}).get("full_every", DEFAULT_FULL_EVERY)
+    entry = backup_where_missing(settings, snapshot, target, full_every, now, check_mode, zfs, stores)
+    entry.update(dataset=settings.dataset, snapshot=snapshot, namespace=settings.namespace)
+    statuses = ", ".join("%s %s" % (name, e.get("status")) for name, e in entry["providers"].items())
+    entry["msg"] = "%s@%s -> %s" % (settings.dataset, snapshot, statuses or "no provider selected")
+    if entry["failed_providers"]:
+        entry["msg"] = "; ".join(entry["providers"][n]["message"] for n in entry["failed_providers"])
+    return entry
 
 
 # -- recursive restore -----------------------------------------------------------------------------------

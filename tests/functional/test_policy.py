@@ -144,6 +144,30 @@ def test_a_recursive_policy_converges_the_tree_and_prune_covers_it(lab):
     assert tree_of(lab.settings(root)) == [root, child]
 
 
+def test_a_recursive_policy_applies_full_every_to_each_child(lab):
+    root = lab.pool.create("proj")
+    child = lab.pool.create("proj/db")
+    lab.config["datasets"] = {root: {"recursive": True, "every": "1h", "full_every": {"incrementals": 1}}}
+
+    def tree_backup(name, **kwargs):
+        return run_tree_backup(lab.settings, name, **kwargs)
+
+    start = time.time()
+    kinds = []
+    for step in range(3):
+        fill(lab, child, 80 + step, size=64 << 10, name="f%d.bin" % step)
+        result = converge(lab.settings, [root], now=start + step * 3600, tree_backup=tree_backup)
+        assert result["failed_datasets"] == [], result["msg"]
+        entry = result["datasets"][root]["datasets"][child]["providers"]["local"]
+        kinds.append((entry["kind"], entry["full_reason"]))
+    # Without a per-child decision the third run would make a second incremental.
+    assert [k for k, _reason in kinds] == ["full", "incremental", "full"]
+    assert kinds[2][1] == "the newest chain has 1 incrementals (full_every: {incrementals: 1})"
+    assert len(backup_ids(lab.remotes["local"], child)) == 3
+    restored = lab.restore(child, target=lab.pool.name + "/db-restored")
+    assert len(restored["chain"]) == 1
+
+
 # -- through Ansible ------------------------------------------------------------------------------
 def _policy(lab, ds: str) -> dict:
     config = json.loads(json.dumps(lab.config))
