@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes, human_duration
 
 HEALTH_RANK = {"ok": 0, "warning": 1, "critical": 2}
 PALETTE = ["#3b6ea8", "#e08a2c", "#5a9e4b", "#8e5ba8", "#c0504d", "#4bacc6", "#9c7c38", "#7f7f7f"]
@@ -34,16 +34,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float):
         return float(value)
     return str(value)
-
-
-def _age_text(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "never"
-    seconds = max(0.0, float(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return "%.1f%s" % (seconds / size, unit)
-    return "%ds" % seconds
 
 
 def _worst(values: List[str]) -> str:
@@ -117,8 +107,8 @@ def fleet_report(hostvars: Any, hosts: List[str], var: str = "offsite_report_sta
                 "host": host, "namespace": entry["namespace"], "dataset": dataset, "health": ds.get("health", "ok"),
                 "freshness": _freshness(ds), "latest_snapshot": latest.get("snapshot"),
                 "latest_created": latest.get("created"), "age_seconds": ds.get("age_seconds"),
-                "age_text": _age_text(ds.get("age_seconds")) if latest else "never",
-                "max_age_text": _age_text(max_age) if max_age is not None else "",
+                "age_text": human_duration(ds.get("age_seconds")) if latest else "never",
+                "max_age_text": human_duration(max_age) if max_age is not None else "",
                 "chain_length": ds.get("chain_length"), "stored_bytes": ds.get("stored_bytes", 0),
                 "stored_text": human_bytes(ds.get("stored_bytes", 0) or 0), "backups": ds.get("backup_count", 0),
                 "providers": providers,

@@ -140,6 +140,23 @@ def human_bytes(count: float) -> str:
     return "%d B" % count
 
 
+def human_duration(seconds: Optional[float]) -> str:
+    """A duration for people: 45s, 3h05m, 1d12h, 4d (two parts at most, rounded to the minute); None: never."""
+    if seconds is None:
+        return "never"
+    seconds = max(0.0, float(seconds))
+    if seconds < 120:
+        return "%ds" % round(seconds)
+    minutes = int(round(seconds / 60.0))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return "%dd" % days + ("%dh" % hours if hours else "")
+    if hours:
+        return "%dh" % hours + ("%02dm" % mins if mins else "")
+    return "%dm" % mins
+
+
 def private_dir(path: str) -> str:
     """Create path (and any missing parents) with mode 0700; return it."""
     missing = []

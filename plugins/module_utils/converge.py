@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import already_present, run_backup
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, parse_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Snapshot, Zfs
@@ -38,13 +38,6 @@ def is_policy_snapshot(name: str, prefix: str) -> bool:
     return name.startswith(prefix + "-") and bool(_STAMP.match(name[len(prefix) + 1:]))
 
 
-def _duration_text(seconds: float) -> str:
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return "%d%s" % (seconds // size, unit)
-    return "%ds" % seconds
-
-
 def due(snaps: Sequence[Snapshot], prefix: str, every: float, now: float) -> Tuple[bool, Optional[Snapshot], str]:
     """Whether a new policy snapshot is due, the newest existing one, and why."""
     ours = [s for s in snaps if is_policy_snapshot(s.name, prefix)]
@@ -54,9 +47,9 @@ def due(snaps: Sequence[Snapshot], prefix: str, every: float, now: float) -> Tup
     age = now - latest.creation
     if age >= every:
         return True, latest, "the newest snapshot %s is %s old (every %s)" % (
-            latest.name, _duration_text(int(age)), _duration_text(every))
+            latest.name, human_duration(age), human_duration(every))
     return False, latest, "the newest snapshot %s is %s old (every %s)" % (
-        latest.name, _duration_text(int(age)), _duration_text(every))
+        latest.name, human_duration(age), human_duration(every))
 
 
 def full_reason(backups: Sequence[catalog.Backup], full_every: Any, now: float) -> Optional[str]:
@@ -79,7 +72,7 @@ def full_reason(backups: Sequence[catalog.Backup], full_every: Any, now: float) 
         return "the provider has no full backup of this dataset"
     if now - newest >= seconds:
         return "the newest full backup is %s old (full_every %s)" % (
-            _duration_text(int(now - newest)), _duration_text(seconds))
+            human_duration(now - newest), human_duration(seconds))
     return None
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, parse_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Zfs
@@ -234,14 +234,6 @@ def to_item(backup: catalog.Backup) -> Item:
                 base_guid=manifest.base.guid if manifest.base else None, intact=backup.intact)
 
 
-def _age(seconds: float) -> str:
-    if seconds >= 86400:
-        return "%.1fd" % (seconds / 86400)
-    if seconds >= 3600:
-        return "%.1fh" % (seconds / 3600)
-    return "%ds" % seconds
-
-
 def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[str, Any]],
                    incomplete_after: float, check_mode: bool, now: Optional[float] = None) -> Dict[str, Any]:
     """Prune one dataset's backups on one provider, holding its backup lock (so backups wait)."""
@@ -284,11 +276,11 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
                       "objects": len(backup.objects), "age_seconds": int(age) if age is not None else None}
             if age is not None and age > incomplete_after:
                 record["reason"] = "incomplete upload, untouched for %s (more than %s)" % (
-                    _age(age), _age(incomplete_after))
+                    human_duration(age), human_duration(incomplete_after))
                 entry["incomplete_deleted"].append(record)
             else:
                 record["reason"] = "incomplete upload, touched %s ago (may still be resumed)" % (
-                    _age(age) if age is not None else "an unknown time")
+                    human_duration(age) if age is not None else "an unknown time")
                 entry["incomplete_kept"].append(record)
         entry["_items"] = [to_item(b) for b in complete if b.backup_id in decision.keep]
         entry["changed"] = bool(entry["deleted"] or entry["incomplete_deleted"])

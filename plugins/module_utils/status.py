@@ -32,6 +32,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks,
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
+    human_duration,
     parse_duration,
     validate_dataset,
 )
@@ -79,16 +80,6 @@ def iso(epoch: Optional[float]) -> Optional[str]:
     if epoch is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def human_duration(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "never"
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return "%.1f%s" % (seconds / size, unit)
-    return "%ds" % seconds
 
 
 def problem(code: str, severity: str, dataset: Optional[str], provider: Optional[str], backup: Optional[str],

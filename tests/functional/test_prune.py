@@ -117,7 +117,7 @@ def test_abandoned_uploads_go_recent_ones_stay_and_a_held_lock_skips_the_provide
     plan = prune_dataset(settings, check_mode=True, keep={"last": 5}, incomplete_after="2d")
     entry = plan["providers"]["local"]
     assert [r["backup_id"] for r in entry["incomplete_deleted"]] == [old.name[1:]]
-    assert entry["incomplete_deleted"][0]["reason"].startswith("incomplete upload, untouched for 3.0d")
+    assert entry["incomplete_deleted"][0]["reason"].startswith("incomplete upload, untouched for 3d (more than 2d)")
     assert [r["backup_id"] for r in entry["incomplete_kept"]] == [fresh.name[1:]]
     assert old.exists()
     prune_dataset(settings, check_mode=False, keep={"last": 5}, incomplete_after="2d")

@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
+    human_duration,
     parse_duration,
     parse_size,
     split_snapshot_spec,
@@ -104,3 +105,12 @@ def test_parse_duration(text, expected):
 def test_parse_duration_refuses_garbage(text):
     with pytest.raises(OffsiteError, match="max_age"):
         parse_duration(text, "max_age")
+
+
+@pytest.mark.parametrize("seconds,text", [
+    (None, "never"), (-5, "0s"), (0, "0s"), (45.4, "45s"), (119, "119s"), (120, "2m"), (3600, "1h"),
+    (3600 * 3 + 300, "3h05m"), (86400, "1d"), (129600, "1d12h"), (3 * 86400, "3d"),
+    # an age measured a moment after a whole number of days still reads as days, not 345599s
+    (4 * 86400 - 1, "4d"), (4 * 86400 + 29, "4d"), (14 * 86400, "14d")])
+def test_human_duration(seconds, text):
+    assert human_duration(seconds) == text
