@@ -47,7 +47,7 @@ def test_converge_snapshots_only_when_due_and_a_second_run_changes_nothing(lab):
     assert sorted(lab.pool.snapshots(ds)) == sorted(["manual", first["snapshot"]])
     # A day later it is due again: a new snapshot, incremental from the first.
     fill(lab, ds, 2, name="more.bin")
-    third = converge_dataset(lab.settings(ds), now=start + 86400 + 1)
+    third = converge_dataset(lab.settings(ds), now=start + 86400 + 600)
     assert third["due"] is True and third["snapshot"] != first["snapshot"]
     assert third["providers"]["local"]["kind"] == "incremental"
     assert third["providers"]["local"]["base"] == first["snapshot"]
@@ -77,7 +77,7 @@ def test_full_every_incrementals_caps_the_chain(lab):
     kinds = []
     for step in range(4):
         fill(lab, ds, 10 + step, name="f%d.bin" % step)
-        result = converge_dataset(lab.settings(ds), now=start + step * 3600)
+        result = converge_dataset(lab.settings(ds), now=start + step * (3600 + 600))
         kinds.append(result["providers"]["local"]["kind"])
     assert kinds == ["full", "incremental", "full", "incremental"]
     restored = lab.restore(ds, target=lab.pool.name + "/r")
@@ -156,7 +156,7 @@ def test_a_recursive_policy_applies_full_every_to_each_child(lab):
     kinds = []
     for step in range(3):
         fill(lab, child, 80 + step, size=64 << 10, name="f%d.bin" % step)
-        result = converge(lab.settings, [root], now=start + step * 3600, tree_backup=tree_backup)
+        result = converge(lab.settings, [root], now=start + step * (3600 + 600), tree_backup=tree_backup)
         assert result["failed_datasets"] == [], result["msg"]
         entry = result["datasets"][root]["datasets"][child]["providers"]["local"]
         kinds.append((entry["kind"], entry["full_reason"]))
