@@ -118,6 +118,75 @@ class StreamReader:
         self._thread.join()
 
 
+class StreamWriter:
+    """Writes to a pipe from a background thread (the write releases the GIL), at most `depth` pieces behind.
+
+    The mirror of StreamReader for restores: `zfs receive` keeps reading while this process
+    decrypts and decompresses the next piece. A write error (receive exited) is raised by the
+    next write() or by close(); after one, the thread discards what is queued, so the producer
+    never blocks on a dead receiver.
+    """
+
+    def __init__(self, fileobj: Any, depth: int = 16) -> None:
+        self._fd = fileobj.fileno()
+        self._queue: "queue.Queue[Optional[Any]]" = queue.Queue(maxsize=depth)
+        self.error: Optional[BaseException] = None
+        self.total = 0
+        self._discard = False
+        self._thread = threading.Thread(target=self._pump, name="offsite-stream-writer", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        while True:
+            piece = self._queue.get()
+            if piece is None:
+                return
+            if self.error is not None or self._discard:
+                continue
+            try:
+                view = memoryview(piece)
+                while len(view):
+                    view = view[os.write(self._fd, view):]
+            except BaseException as exc:  # surfaced to the producer
+                self.error = exc
+
+    def write(self, data: Any) -> int:
+        """Queue data (bytes the caller no longer changes); blocks while `depth` pieces wait."""
+        if self.error is not None:
+            raise self.error
+        self._queue.put(data)
+        self.total += len(data)
+        return len(data)
+
+    def abort(self, timeout: float) -> bool:
+        """Drop what is queued and end the thread; False if a write still blocks after timeout seconds.
+
+        The caller must not close the file descriptor before this returns True: the thread may
+        still be writing to it.
+        """
+        self._discard = True
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=timeout)
+            except queue.Full:
+                return False
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def close(self) -> None:
+        """Wait until everything queued is written; raise the write error if there was one."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 class ChunkSource(io.RawIOBase):
     """Up to `limit` plaintext bytes of a stream, MAC'd and compressed, as a readable file.
 
