@@ -191,10 +191,7 @@ def child_main(argv: List[str]) -> None:
         from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
         result = run_backup(settings, snapshot=spec["snapshot"])
     elif kind == "restore":
-        from ansible_collections.offsite.zfs.plugins.module_utils import restore
         from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore
-        if spec.get("inline_writes"):  # the design before the writer thread, for comparison
-            restore.RECEIVE_QUEUE_DEPTH = 0
         keys = load_keys(None, spec["identity_file"], None)
         result = run_restore(settings, snapshot=spec["snapshot"], target=spec["target"], keys=keys)
     else:
@@ -409,17 +406,16 @@ class Bench:
             raise RuntimeError("restore into %s: guid %s, expected %s" % (target, got, want))
         self.zfs.destroy(target, recursive=True)
 
-    def restore_a(self, ds: str, provider: str, size: int, inline_writes: bool = False) -> None:
+    def restore_a(self, ds: str, provider: str, size: int) -> None:
         assert self.pool is not None
-        suffix = "-inline" if inline_writes else ""
-        target = "%s/ra%s-%s" % (self.pool.name, suffix, provider)
+        target = "%s/ra-%s" % (self.pool.name, provider)
         spec = {"config": self.config(provider, "a"), "snapshot": "bench1", "target": target,
-                "identity_file": str(self.key.path), "inline_writes": inline_writes}
-        path = self.spec_file("ra%s-%s" % (suffix, provider), spec)
+                "identity_file": str(self.key.path)}
+        path = self.spec_file("ra-%s" % provider, spec)
         measured = Measure([sys.executable, __file__, "--child", "restore", path, ds],
                            spool=self.work / "spool").run()
         self._received(ds, target)
-        self.record("restore", "A inline" if inline_writes else "A", provider, size, measured)
+        self.record("restore", "A", provider, size, measured)
 
     def restore_b(self, ds: str, provider: str, size: int) -> None:
         assert self.pool is not None
@@ -520,7 +516,6 @@ class Bench:
             self.backup_b(ds, provider, stream)
             self.backup_c(ds, provider, stream)
             self.restore_a(ds, provider, stream)
-            self.restore_a(ds, provider, stream, inline_writes=True)
             self.restore_b(ds, provider, stream)
             self.restore_c(ds, provider, stream)
         if not self.args.skip_ansible:

@@ -21,13 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
-    BLOCK_SIZE,
-    DigestReader,
-    StreamWriter,
-    chunk_mac,
-    widen_pipe,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -43,8 +37,6 @@ from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, St
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY, Zfs
 
 STAGING_SUFFIX = ".offsite-partial"
-# Decompressed pieces (<= 1 MiB each) queued for zfs receive's writer thread; 0 writes inline.
-RECEIVE_QUEUE_DEPTH = 16
 
 
 @dataclass
@@ -295,15 +287,13 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
     tmp = None
     ok = False
     done = 0
-    pipe: Any = StreamWriter(proc.stdin, RECEIVE_QUEUE_DEPTH) if RECEIVE_QUEUE_DEPTH else proc.stdin
-    record = None
     try:
         if spool_dir:
             tmp = run_temp_dir(spool_dir, "restore")
             fetcher = ChunkFetcher(store, bdir, manifest.chunks, tmp, label)
         for record in manifest.chunks:
             mac = chunk_mac(key, manifest.backup_id, record.index)
-            sink = _ReceiveSink(pipe, codec.decompressor(manifest.compression["algorithm"]), mac)
+            sink = _ReceiveSink(proc.stdin, codec.decompressor(manifest.compression["algorithm"]), mac)
             try:
                 if fetcher is not None:
                     path = fetcher.next()
@@ -315,7 +305,11 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                 else:
                     _stream_chunk(store, bdir, record, sink, identities, label)
             except (BrokenPipeError, ConnectionResetError):
-                raise _receive_stopped(proc, err_thread, err_box, target, label, record.index)
+                reason = _receive_error(proc, err_thread, err_box)
+                if "modified" in reason:
+                    reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
+                raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
+                    target, record.index, label, reason, _receive_advice(reason, target)), "receive_failed")
             except OffsiteError:
                 raise
             except Exception as exc:
@@ -328,11 +322,6 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                                        record.index, record.object, label, store.name), "chunk_mismatch")
             done += record.plain_bytes
             progress.chunk(record.index + 1, done)
-        if pipe is not proc.stdin:
-            try:
-                pipe.close()
-            except (BrokenPipeError, ConnectionResetError):
-                raise _receive_stopped(proc, err_thread, err_box, target, label, record.index if record else 0)
         proc.stdin.close()
         rc = proc.wait()
         err_thread.join()
@@ -359,9 +348,6 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                     pass
             os.rmdir(tmp)
         if not ok:
-            if pipe is not proc.stdin and not pipe.abort(timeout=30):
-                proc.kill()  # a receive that neither reads nor exits: its write fails once it is gone
-                pipe.abort(timeout=30)
             _abort_receive(proc)
     return {"backup_id": manifest.backup_id, "snapshot": manifest.snapshot.name, "kind": manifest.kind,
             "chunks": len(manifest.chunks), "bytes": done}
@@ -373,16 +359,6 @@ def _receive_advice(reason: str, target: str) -> str:
         pool = target.split("/", 1)[0]
         return "; free space in pool %s or raise the quota above %s, then run the restore again." % (pool, target)
     return "." if not reason.rstrip().endswith(".") else ""
-
-
-def _receive_stopped(proc: Any, err_thread: threading.Thread, err_box: List[bytes], target: str, label: str,
-                     index: int) -> OffsiteError:
-    """The error for a zfs receive that exited while its stream was still being written."""
-    reason = _receive_error(proc, err_thread, err_box)
-    if "modified" in reason:
-        reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
-    return OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
-        target, index, label, reason, _receive_advice(reason, target)), "receive_failed")
 
 
 def _receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes]) -> str:
