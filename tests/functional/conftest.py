@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
@@ -18,6 +19,12 @@ sys.path.insert(0, str(harness.collection_link()))
 from ansible_collections.offsite.zfs.plugins.module_utils import policy  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With xdist the workers share one zfs-fuse daemon: the controller stops it when all are done."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        harness.stop_started_daemon()
 
 
 @pytest.fixture(scope="session")

@@ -74,13 +74,31 @@ class ZfsDaemon:
                 break
             time.sleep(0.1)
         self.pid = int(pidfile.read_text().strip()) if pidfile.exists() else None
+        if self.pid:
+            STARTED_DAEMON.write_text(str(self.pid))  # whichever process ends the session stops it
 
     def stop(self) -> None:
-        if self.pid and not os.environ.get("PYTEST_XDIST_WORKER"):
-            try:
-                os.kill(self.pid, 15)
-            except ProcessLookupError:
-                pass
+        if not os.environ.get("PYTEST_XDIST_WORKER"):  # workers share it; the controller stops it
+            stop_started_daemon()
+
+
+# The zfs-fuse daemon the tests started (none when scripts/test.sh or the kernel provides ZFS).
+STARTED_DAEMON = Path("/tmp/offsite-zfs-fuse.started-by-tests")
+
+
+def stop_started_daemon() -> None:
+    """Stop the zfs-fuse daemon a test session started, if it is still that process."""
+    try:
+        pid = int(STARTED_DAEMON.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        with open("/proc/%d/comm" % pid, "r", encoding="utf-8") as handle:
+            if handle.read().strip() == "zfs-fuse":
+                os.kill(pid, 15)
+    except (OSError, ProcessLookupError):
+        pass
+    STARTED_DAEMON.unlink(missing_ok=True)
 
 
 class Pool:
