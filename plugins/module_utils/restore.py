@@ -397,7 +397,7 @@ def apply_properties(zfs: Zfs, name: str, properties: Dict[str, Optional[str]]) 
     """Set each property (or inherit it when the value is None) on name."""
     for key, value in properties.items():
         if value is None:
-            zfs.run(["inherit", key, name], "inherit %s on %s" % (key, name))
+            zfs.inherit_property(name, key)
         else:
             zfs.set_property(name, key, value)
 
@@ -420,7 +420,7 @@ def receive_staged(zfs: Zfs, target: str, receive_into: str, links: List[Any],
             if receive_into == staging and position == 0:
                 zfs.set_property(staging, PARTIAL_PROPERTY, target)
         if receive_into == staging:
-            zfs.run(["inherit", PARTIAL_PROPERTY, staging], "clear the staging mark of %s" % staging)
+            zfs.inherit_property(staging, PARTIAL_PROPERTY)
             zfs.rename(staging, target)
     except BaseException:
         if receive_into == staging and zfs.exists(staging):

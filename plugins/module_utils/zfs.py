@@ -221,7 +221,11 @@ class Zfs:
             ds, snap = name.split("@", 1)
             targets = ["%s@%s" % (child, snap) for child in self.children(ds)]
         for target in targets:
-            self.run(["set", "%s=%s" % (key, value), target], "set %s on %s" % (key, target))
+            # Changing mountpoint remounts: zfs-fuse may answer busy for a moment after a receive.
+            self.run(["set", "%s=%s" % (key, value), target], "set %s on %s" % (key, target), busy_retries=3)
+
+    def inherit_property(self, name: str, key: str) -> None:
+        self.run(["inherit", key, name], "inherit %s on %s" % (key, name), busy_retries=3)
 
     def destroy(self, name: str, recursive: bool = False) -> None:
         """Destroy name (forcing an unmount: only ever called on datasets this collection made)."""
