@@ -213,6 +213,7 @@ class Bench:
         self.results: List[Dict[str, Any]] = []
         self.notes: List[str] = []
         self.pool: Optional[harness.Pool] = None
+        self.daemon: Optional[harness.ZfsDaemon] = None
         self.s3: Optional[harness.S3Server] = None
         self.zfs = Zfs()
 
@@ -221,7 +222,8 @@ class Bench:
         print("[%s] %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr, flush=True)
 
     def setup(self) -> None:
-        harness.ZfsDaemon(self.work).start()
+        self.daemon = harness.ZfsDaemon(self.work)
+        self.daemon.start()
         pool_size = 2 * (self.size + sum(self.mem_sizes)) + 2 * GiB  # sparse file; restores go in too
         self.pool = harness.Pool(self.work, "%dM" % (pool_size // MiB))
         self.log("pool %s (file-backed, %d MiB sparse) in %s" % (self.pool.name, pool_size // MiB, self.work))
@@ -535,6 +537,8 @@ class Bench:
             self.s3.stop()
         if self.pool is not None:
             self.pool.destroy()
+        if self.daemon is not None and self.daemon.pid:
+            self.daemon.stop()  # only a daemon this run started
         if not self.args.keep:
             shutil.rmtree(self.work, ignore_errors=True)
 
