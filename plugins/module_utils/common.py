@@ -202,7 +202,8 @@ def write_private_file(path: str, data: bytes) -> None:
 _RUN_DIR = re.compile(r"^(backup|restore|offsite-manifests|verify)-([0-9]+)-")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -225,6 +226,6 @@ def run_temp_dir(parent: str, kind: str) -> str:
         names = []
     for name in names:
         match = _RUN_DIR.match(name)
-        if match and not _pid_alive(int(match.group(2))):
+        if match and not pid_alive(int(match.group(2))):
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
     return tempfile.mkdtemp(prefix="%s-%d-" % (kind, os.getpid()), dir=parent)

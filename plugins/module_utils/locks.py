@@ -19,7 +19,7 @@ import time
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, private_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, pid_alive, private_dir
 
 
 def lock_path(state_dir: str, operation: str, scope: str) -> str:
@@ -74,12 +74,12 @@ def acquire(state_dir: str, operation: str, scope: str, description: str,
     except BlockingIOError:
         holder = read_holder(path)
         pid = holder.get("pid")
-        if isinstance(pid, int) and not _alive(pid) and _wait_for_orphans(fd):
+        if isinstance(pid, int) and not pid_alive(pid) and _wait_for_orphans(fd):
             return _take(fd, path, operation, scope, details)
         os.close(fd)
         since = holder.get("started")
         when = time.strftime("%H:%M:%S", time.localtime(since)) if isinstance(since, (int, float)) else "unknown"
-        if isinstance(pid, int) and not _alive(pid):
+        if isinstance(pid, int) and not pid_alive(pid):
             # The holder died (kill -9) but children it started (an upload) still hold the lock.
             raise OffsiteError("another offsite %s is still finishing: its process (PID %d, since %s) has ended but "
                                "commands it started have not; run again in a moment." % (description, pid, when),
@@ -115,15 +115,6 @@ def _wait_for_orphans(fd: int) -> bool:
             continue
     return False
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def held_locks(state_dir: str) -> List[Dict[str, Any]]:

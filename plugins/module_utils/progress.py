@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     human_bytes,
+    pid_alive,
     private_dir,
     write_private_file,
 )
@@ -106,16 +107,7 @@ def running_states(state_dir: str) -> List[Dict[str, Any]]:
         except (OSError, ValueError):
             continue
         pid = state.get("pid")
-        if isinstance(pid, int) and _alive(pid):
+        if isinstance(pid, int) and pid_alive(pid):
             found.append(state)
     return found
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-ROOT = Path(__file__).resolve().parents[2]
-_IMPORT = ROOT / ".tmp" / "import"
-_LINK = _IMPORT / "ansible_collections" / "offsite" / "zfs"
-if not _LINK.exists():
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        _LINK.symlink_to(ROOT)
-    except FileExistsError:
-        pass
-sys.path.insert(0, str(_IMPORT))
-
-from ansible_collections.offsite.zfs.plugins.module_utils import prune  # noqa: E402
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import Item, LocalSnapshot  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils import prune
+from ansible_collections.offsite.zfs.plugins.module_utils.prune import Item, LocalSnapshot
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 GAPS = st.sampled_from([60, 900, 3600, 5400, 6 * 3600, 86400, 2 * 86400, 7 * 86400, 31 * 86400, 200 * 86400])

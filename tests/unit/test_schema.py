@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-_IMPORT = ROOT / ".tmp" / "import"
-_LINK = _IMPORT / "ansible_collections" / "offsite" / "zfs"
-if not _LINK.exists():
-    _LINK.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        _LINK.symlink_to(ROOT)
-    except FileExistsError:
-        pass
-sys.path.insert(0, str(_IMPORT))
 
-from ansible_collections.offsite.zfs.plugins.module_utils import policy, schema  # noqa: E402
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils import policy, schema
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 
 KEY = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
 
