@@ -45,6 +45,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progre
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import (
     STAGING_SUFFIX,
     Keys,
+    abort_receive,
+    receive_error,
     receive_staged,
     run_restore,
 )
@@ -350,7 +352,7 @@ def _receive(zfs: Zfs, store: Store, backup: LegacyBackup, identities: List[Any]
                 _decrypt_piece(store, piece, sink, identities, backup.name)
             except (BrokenPipeError, ConnectionResetError):
                 raise OffsiteError(f"zfs receive into {target} stopped while piece {piece.key} was being written: "
-                                   f"{_stderr(proc, err_thread, err_box)}", "receive_failed")
+                                   f"{receive_error(proc, err_thread, err_box)}", "receive_failed")
             sizes.append(sink.plain_bytes)
             if backup.layout == "split" and position > 0 and sizes[position - 1] != sizes[0]:
                 raise OffsiteError(f"Piece {backup.pieces[position - 1].key} of {backup.name} holds "
@@ -373,27 +375,10 @@ def _receive(zfs: Zfs, store: Store, backup: LegacyBackup, identities: List[Any]
         ok = True
     finally:
         if not ok:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                proc.wait(timeout=120)
-            except Exception:
-                proc.kill()
-                proc.wait()
+            abort_receive(proc)
     return {"name": backup.name, "snapshot": backup.snapshot, "kind": backup.kind, "pieces": len(backup.pieces),
             "bytes": done}
 
-
-def _stderr(proc: Any, err_thread: threading.Thread, err_box: List[bytes]) -> str:
-    try:
-        proc.wait(timeout=30)
-    except Exception:
-        return "it did not exit"
-    err_thread.join(timeout=5)
-    lines = (err_box[0] if err_box else b"").decode("utf-8", "replace").strip().splitlines()
-    return lines[0] if lines else f"exit {proc.returncode}"
 
 
 def _stores(settings: DatasetSettings, provider: Optional[str], stores: Optional[Dict[str, Store]]) -> List[Store]:

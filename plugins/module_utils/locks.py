@@ -116,7 +116,6 @@ def _wait_for_orphans(fd: int) -> bool:
     return False
 
 
-
 def held_locks(state_dir: str) -> List[Dict[str, Any]]:
     """Locks currently held by live processes, with what their holders wrote."""
     directory = os.path.join(state_dir, "locks")

@@ -134,7 +134,7 @@ def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Opt
 
 
 # -- moving bytes ------------------------------------------------------------------------------
-class _ReceiveSink(io.RawIOBase):
+class ReceiveSink(io.RawIOBase):
     """Decrypted bytes -> decompress -> MAC -> zfs receive's stdin."""
 
     def __init__(self, pipe: Any, decompressor: Any, mac: Any) -> None:
@@ -257,7 +257,7 @@ class ChunkFetcher:
         self._thread.join(timeout=30)
 
 
-def _abort_receive(proc: Any) -> None:
+def abort_receive(proc: Any) -> None:
     """End a receive so that ZFS discards it: a truncated stream makes zfs receive fail and clean up."""
     try:
         proc.stdin.close()
@@ -293,7 +293,7 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
             fetcher = ChunkFetcher(store, bdir, manifest.chunks, tmp, label)
         for record in manifest.chunks:
             mac = chunk_mac(key, manifest.backup_id, record.index)
-            sink = _ReceiveSink(proc.stdin, codec.decompressor(manifest.compression["algorithm"]), mac)
+            sink = ReceiveSink(proc.stdin, codec.decompressor(manifest.compression["algorithm"]), mac)
             try:
                 if fetcher is not None:
                     path = fetcher.next()
@@ -305,7 +305,7 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                 else:
                     _stream_chunk(store, bdir, record, sink, identities, label)
             except (BrokenPipeError, ConnectionResetError):
-                reason = _receive_error(proc, err_thread, err_box)
+                reason = receive_error(proc, err_thread, err_box)
                 if "modified" in reason:
                     reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
                 raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
@@ -348,7 +348,7 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                     pass
             os.rmdir(tmp)
         if not ok:
-            _abort_receive(proc)
+            abort_receive(proc)
     return {"backup_id": manifest.backup_id, "snapshot": manifest.snapshot.name, "kind": manifest.kind,
             "chunks": len(manifest.chunks), "bytes": done}
 
@@ -361,7 +361,8 @@ def _receive_advice(reason: str, target: str) -> str:
     return "." if not reason.rstrip().endswith(".") else ""
 
 
-def _receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes]) -> str:
+def receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes]) -> str:
+    """The first line zfs receive wrote to stderr after it stopped (or why there is none)."""
     try:
         proc.wait(timeout=30)
     except Exception:
@@ -371,15 +372,12 @@ def _receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes]
     return text[0] if text else "exit %s" % proc.returncode
 
 
-_DigestReader = DigestReader  # the name verify.py imports
-
-
 def _stream_chunk(store: Store, bdir: str, record: ChunkRecord, sink: Any, identities: List[Any],
                   label: str) -> None:
     """No-spool restore: rclone cat -> SHA-256 -> decrypt (age authenticates every 64 KiB as it goes)."""
     child = store.open_get_stream(bdir + "/" + record.object)
     widen_pipe(child.stdout)
-    reader = _DigestReader(child.stdout)
+    reader = DigestReader(child.stdout)
     try:
         codec.decrypt_stream(reader, sink, identities)
     finally:

@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, chunk_mac
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, _DigestReader, _ReceiveSink
+from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, ReceiveSink
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, last_error
 
 LEVELS = ("none", "objects", "digest", "decrypt")
@@ -50,14 +50,14 @@ def check_chunk(store: Store, bdir: str, record: ChunkRecord, algorithm: str = "
     Without identities only the size and SHA-256 of the stored object are checked.
     """
     child = store.open_get_stream(bdir + "/" + record.object)
-    reader = _DigestReader(child.stdout)
+    reader = DigestReader(child.stdout)
     decrypt_error: Optional[BaseException] = None
     sink = None
     mac = None
     try:
         if identities is not None and key is not None:
             mac = chunk_mac(key, backup_id, record.index)
-            sink = _ReceiveSink(_Discard(), codec.decompressor(algorithm), mac)
+            sink = ReceiveSink(_Discard(), codec.decompressor(algorithm), mac)
             try:
                 codec.decrypt_stream(reader, sink, identities)
                 _call_if_present(sink, "finish")  # a threaded sink: wait until every byte is MAC'd
