@@ -380,7 +380,6 @@ def _receive(zfs: Zfs, store: Store, backup: LegacyBackup, identities: List[Any]
             "bytes": done}
 
 
-
 def _stores(settings: DatasetSettings, provider: Optional[str], stores: Optional[Dict[str, Store]]) -> List[Store]:
     names = list(settings.providers) if provider in (None, "auto") else [provider]
     if provider not in (None, "auto") and provider not in settings.providers:

@@ -110,4 +110,3 @@ def running_states(state_dir: str) -> List[Dict[str, Any]]:
         if isinstance(pid, int) and pid_alive(pid):
             found.append(state)
     return found
-
