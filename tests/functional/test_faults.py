@@ -95,7 +95,7 @@ def test_remote_failing_for_good_fails_that_provider_and_stays_resumable(lab):
     flaky = lab.add_local("flaky", retries=2, parallel_uploads=1)
     wrapper = _wrap(lab, [Rule(verbs=UPLOAD_VERBS, match=str(flaky), after=5, every=1, action="fail")])
     result = lab.backup(ds, "s1", providers="all")
-    assert result["failed_providers"] == ["flaky"]
+    assert result["failed_providers"] == ["flaky"], result["msg"]
     assert result["providers"]["local"]["status"] == "uploaded", "the other provider is not affected"
     entry = result["providers"]["flaky"]
     assert entry["status"] == "failed" and entry["error_code"] == "provider_failed"
