@@ -128,16 +128,26 @@ class Zfs:
                     caps.send_flags = flags
                 else:
                     caps.receive_flags = flags
-            caps.written = "written" in self.run(["get", "-H", "-o", "property", "all", self._any_pool()],
-                                                 "list properties")
+            caps.written = self._has_written()
             self._caps = caps
         return self._caps
 
-    def _any_pool(self) -> str:
-        out = self.run(["list", "-H", "-o", "name", "-d", "0"], "list pools").split()
-        if not out:
-            raise OffsiteError("This host has no ZFS pool.", "zfs_failed")
-        return out[0]
+    def _has_written(self) -> bool:
+        """Whether this ZFS has the `written` property. Only the size estimate uses it, so this never fails:
+        the property table of `zfs get`'s usage, else any pool that answers (pools may come and go meanwhile)."""
+        proc = subprocess.run([self.binary, "get"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, check=False)
+        if re.search(r"^\s+written\s", (proc.stdout + proc.stderr).decode("utf-8", "replace"), re.MULTILINE):
+            return True
+        listing = subprocess.run([self.binary, "list", "-H", "-o", "name", "-d", "0"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        for pool in listing.stdout.decode("utf-8", "replace").split():
+            probe = subprocess.run([self.binary, "get", "-H", "-o", "property", "all", pool],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   check=False)
+            if probe.returncode == 0:
+                return "written" in probe.stdout.decode("utf-8", "replace").split()
+        return False
 
     # -- datasets and snapshots ----------------------------------------------------
     def exists(self, name: str) -> bool:
