@@ -64,11 +64,6 @@ OUTPUT_PIECE = 1 << 20
 
 
 class _NoDecompression:
-    eof = True
-
-    def decompress(self, data: bytes) -> bytes:
-        return bytes(data)
-
     def feed(self, data: Any, emit: Callable[[bytes], None]) -> None:
         if len(data):
             emit(bytes(data))
@@ -93,8 +88,6 @@ class _ZstdStreamDecompressor:
 
     def __init__(self) -> None:
         self._dctx = zstandard.ZstdDecompressor()
-        self._obj = self._dctx.decompressobj()
-        self.eof = False
         self._writer: Any = None
         self._emit: Optional[Callable[[bytes], None]] = None
 
@@ -110,23 +103,6 @@ class _ZstdStreamDecompressor:
             self._writer = self._dctx.stream_writer(self, write_size=OUTPUT_PIECE, closefd=False)
         self._writer.write(data)
 
-    def decompress(self, data: bytes) -> bytes:
-        out = []
-        view = memoryview(data)
-        while len(view):
-            chunk = self._obj.decompress(view.tobytes() if not isinstance(view, bytes) else view)
-            out.append(chunk)
-            unused = self._obj.unused_data
-            if self._obj.eof:
-                self.eof = True
-                if unused:
-                    self._obj = self._dctx.decompressobj()
-                    self.eof = False
-                    view = memoryview(unused)
-                    continue
-            break
-        return b"".join(out)
-
 
 class _GzipDecompressor:
     def __init__(self) -> None:
@@ -136,17 +112,10 @@ class _GzipDecompressor:
     def eof(self) -> bool:
         return self._obj.eof
 
-    def decompress(self, data: bytes) -> bytes:
-        out = self._obj.decompress(data)
-        if self._obj.eof and self._obj.unused_data:
-            # Concatenated gzip members (as `cat a.gz b.gz` makes).
-            unused = self._obj.unused_data
-            self._obj = zlib.decompressobj(31)
-            out += self.decompress(unused)
-        return out
-
     def feed(self, data: Any, emit: Callable[[bytes], None]) -> None:
-        """Decompress data, passing the output to emit in pieces of at most OUTPUT_PIECE bytes."""
+        """Decompress data, passing the output to emit in pieces of at most OUTPUT_PIECE bytes.
+
+        Concatenated gzip members (as `cat a.gz b.gz` makes) are one stream."""
         pending = bytes(data)
         while pending:
             out = self._obj.decompress(pending, OUTPUT_PIECE)
@@ -161,7 +130,7 @@ class _GzipDecompressor:
 
 
 def decompressor(algorithm: str) -> Any:
-    """A streaming decompressor with decompress(bytes) -> bytes and an `eof` flag."""
+    """A streaming decompressor: feed(data, emit) passes the output on in pieces of at most 1 MiB."""
     if algorithm == "zstd":
         if not HAS_ZSTANDARD:
             raise OffsiteError("The Python library zstandard is missing on this host; install it with `pip install "

@@ -209,34 +209,32 @@ class _PlainSink(io.RawIOBase):
         return self._gunzip.eof
 
     def write(self, data: Any) -> int:
-        plain = self._gunzip.decompress(bytes(data))
-        if plain:
-            self.sha256.update(plain)
-            if self._mac is not None:
-                self._mac.update(plain)
-            self.plain_bytes += len(plain)
-            if self._keep:
-                self.head += plain[:self._keep - len(self.head)]
-                if len(self.head) >= self._keep:
-                    raise _Enough()
-            if self._pipe is not None:
-                view = memoryview(plain)
-                while len(view):
-                    written = self._pipe.write(view)
-                    view = view[written:] if written is not None else view[len(view):]
+        self._gunzip.feed(data, self._emit)  # bounded pieces, as restore does
         return len(data)
 
-
-_CipherReader = DigestReader  # counts and hashes the encrypted bytes on their way to the decryptor
+    def _emit(self, plain: bytes) -> None:
+        self.sha256.update(plain)
+        if self._mac is not None:
+            self._mac.update(plain)
+        self.plain_bytes += len(plain)
+        if self._keep:
+            self.head += plain[:self._keep - len(self.head)]
+            if len(self.head) >= self._keep:
+                raise _Enough()
+        if self._pipe is not None:
+            view = memoryview(plain)
+            while len(view):
+                written = self._pipe.write(view)
+                view = view[written:] if written is not None else view[len(view):]
 
 
 def _decrypt_piece(store: Store, piece: Piece, sink: _PlainSink, identities: List[Any], label: str,
-                   cipher: Optional[List[_CipherReader]] = None) -> None:
+                   cipher: Optional[List[DigestReader]] = None) -> None:
     """rclone cat -> age decrypt -> sink. Raises OffsiteError naming the piece. cipher receives the reader."""
     child = store.open_get_stream(piece.key)
     reader: Any = child.stdout
     if cipher is not None:
-        reader = _CipherReader(child.stdout)
+        reader = DigestReader(child.stdout)
         cipher.append(reader)
     broken: Optional[BaseException] = None
     try:
@@ -574,7 +572,7 @@ def _adopt_one(store: Store, settings: DatasetSettings, backup: LegacyBackup, ba
                                f"before it hold {done} bytes: a shard is missing or was replaced.", "chunk_mismatch")
         mac = chunk_mac(key, backup_id, index)
         sink = _PlainSink(mac=mac)
-        cipher: List[_CipherReader] = []
+        cipher: List[DigestReader] = []
         _decrypt_piece(store, piece, sink, identities, backup.name, cipher)
         if backup.layout == "split" and 0 < index < len(backup.pieces) and records and \
                 records[-1].plain_bytes != records[0].plain_bytes:

@@ -148,13 +148,7 @@ class ReceiveSink(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        feed = getattr(self._decompressor, "feed", None)
-        if feed is not None:  # output in bounded pieces (a run of zeros is tiny compressed)
-            feed(data, self._emit)
-        else:
-            plain = self._decompressor.decompress(bytes(data))
-            if plain:
-                self._emit(plain)
+        self._decompressor.feed(data, self._emit)  # bounded pieces: a run of zeros is tiny compressed
         return len(data)
 
     def _emit(self, plain: bytes) -> None:

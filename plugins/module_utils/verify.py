@@ -35,13 +35,6 @@ class _Discard:
         return len(data)
 
 
-def _call_if_present(sink: Any, name: str) -> None:
-    """restore's sink may hand its work to a thread (finish/abort) or do it inline (neither)."""
-    method = getattr(sink, name, None)
-    if method is not None:
-        method()
-
-
 def check_chunk(store: Store, bdir: str, record: ChunkRecord, algorithm: str = "none",
                 identities: Optional[List[Any]] = None, key: Optional[bytes] = None,
                 backup_id: str = "") -> Optional[Dict[str, str]]:
@@ -60,10 +53,8 @@ def check_chunk(store: Store, bdir: str, record: ChunkRecord, algorithm: str = "
             sink = ReceiveSink(_Discard(), codec.decompressor(algorithm), mac)
             try:
                 codec.decrypt_stream(reader, sink, identities)
-                _call_if_present(sink, "finish")  # a threaded sink: wait until every byte is MAC'd
             except Exception as exc:  # age authentication or decompression failed
                 decrypt_error = exc
-                _call_if_present(sink, "abort")
         while reader.read(BLOCK_SIZE):  # the rest of the object (all of it when not decrypting)
             pass
     finally:

@@ -117,8 +117,7 @@ class Zfs:
             caps = Capabilities()
             for verb in ("send", "receive"):
                 try:
-                    proc = subprocess.run([self.binary, verb], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, check=False)
+                    proc = self._probe([verb])
                 except FileNotFoundError:
                     raise OffsiteError("The zfs command (%s) was not found; install ZFS (OpenZFS or zfs-fuse) "
                                        "on this host." % self.binary, "zfs_missing")
@@ -135,24 +134,23 @@ class Zfs:
     def _has_written(self) -> bool:
         """Whether this ZFS has the `written` property. Only the size estimate uses it, so this never fails:
         the property table of `zfs get`'s usage, else any pool that answers (pools may come and go meanwhile)."""
-        proc = subprocess.run([self.binary, "get"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, check=False)
-        if re.search(r"^\s+written\s", (proc.stdout + proc.stderr).decode("utf-8", "replace"), re.MULTILINE):
+        usage = self._probe(["get"])
+        if re.search(r"^\s+written\s", (usage.stdout + usage.stderr).decode("utf-8", "replace"), re.MULTILINE):
             return True
-        listing = subprocess.run([self.binary, "list", "-H", "-o", "name", "-d", "0"], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-        for pool in listing.stdout.decode("utf-8", "replace").split():
-            probe = subprocess.run([self.binary, "get", "-H", "-o", "property", "all", pool],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   check=False)
+        for pool in self._probe(["list", "-H", "-o", "name", "-d", "0"]).stdout.decode("utf-8", "replace").split():
+            probe = self._probe(["get", "-H", "-o", "property", "all", pool])
             if probe.returncode == 0:
                 return "written" in probe.stdout.decode("utf-8", "replace").split()
         return False
 
+    def _probe(self, args: Sequence[str]) -> "subprocess.CompletedProcess[bytes]":
+        """Run zfs without raising on failure: the caller reads the return code and the output."""
+        return subprocess.run([self.binary] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, check=False)
+
     # -- datasets and snapshots ----------------------------------------------------
     def exists(self, name: str) -> bool:
-        proc = subprocess.run([self.binary, "list", "-H", "-o", "name", name], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+        proc = self._probe(["list", "-H", "-o", "name", name])
         return proc.returncode == 0 and proc.stdout.decode().strip() == name
 
     def get(self, name: str, prop: str) -> str:
