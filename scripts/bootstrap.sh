@@ -10,6 +10,8 @@ command -v zfs >/dev/null 2>&1 || need_apt+=(zfs-fuse)
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+# pv is in the old bash tool's F7/F8 pipelines, which tests/functional/test_legacy_formats.py runs as written.
+command -v pv >/dev/null 2>&1 || need_apt+=(pv)
 # Headless Chromium renders the fleet report in tests/functional/test_fleet_report.py.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv python3-pip)

@@ -38,6 +38,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.module_args import settings_from_config
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import default_namespace
+from ansible_collections.offsite.zfs.plugins.module_utils.status_legacy import legacy_report
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.verify import LEVELS, verify_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot, Zfs
@@ -557,7 +558,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
     else:
         msg = "%s: %d datasets ok, %d backups, %s stored" % (
             namespace, len(datasets), summary["backups"], human_bytes(summary["stored_bytes"]))
-    return {
+    result = {
         "changed": False,
         "host": socket.gethostname(),
         "namespace": namespace,
@@ -573,3 +574,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         "summary": summary,
         "msg": msg,
     }
+    if params.get("legacy"):  # the old bash tool's backups below each provider's root (status_legacy.py)
+        result["legacy"] = legacy_report({n: s for n, s in store_for.items() if n in listings}, names, keys,
+                                         [namespace])
+    return result

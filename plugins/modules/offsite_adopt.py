@@ -9,9 +9,12 @@ module: offsite_adopt
 short_description: Adopt backups of the old offsite bash tool as native backups, after verifying them
 version_added: 1.0.0
 description:
-  - Finds the backups the old C(offsite) bash tool left at a provider's remote root
-    (C(<dataset with / as _>/full-<snapshot>-x000.zfs.gz.age) pieces and
-    C(<dataset_>/<dataset_>:<snapshot>-s000-b0.zfs.gz.age) shards), see C(docs/legacy.md).
+  - Finds the backups the old C(offsite) bash tool left at a provider's remote root, in any of the eight
+    formats it wrote (F1 to F8 in C(docs/legacy.md); for example
+    C(<dataset with / as _>/full-<snapshot>-x001.zfs.gz.age) pieces and
+    C(<dataset_>/<dataset_>:<snapshot>-s001-b00000000000000000000.zfs.gz.age) shards).
+  - Pieces that are each one gzip stream in one age file are copied unchanged as chunks; the slices of the
+    one age stream of F3 (C(zfs-backup-simple.sh)) are joined into one chunk.
   - Downloads, decrypts and gunzips every piece of every complete legacy backup of O(dataset) to verify it
     (age authentication, gzip end, piece continuity; nothing reaches ZFS), links the backups by the guids in
     their stream headers, then copies each piece (server-side where the backend can) as a chunk of a native
@@ -74,10 +77,12 @@ RETURN = r"""
 providers:
   description:
     - Per provider, C(backups) lists every complete legacy backup with C(name), C(snapshot), C(kind),
-      C(backup_id), C(status) (V(adopted), V(present), V(planned) or V(failed)) and a one-sentence C(message).
+      C(format), C(backup_id), C(status) (V(adopted), V(present), V(planned) or V(failed)) and a one-sentence
+      C(message); a legacy backup that cannot be adopted (incomplete, or an F2 object holding only the last
+      chunk) is listed with V(skipped) and the reason.
   returned: always
   type: dict
-  sample: {"old": {"backups": [{"name": "full-daily-1-x000", "status": "adopted",
+  sample: {"old": {"backups": [{"name": "full-daily-1-x001", "status": "adopted",
                                 "backup_id": "daily-1+c0ffee0123456789+full"}]}}
 failed_providers:
   description: Providers where some legacy backup could not be adopted.

@@ -110,11 +110,14 @@ options:
   legacy:
     description:
       - Restore a backup made by the old C(offsite) bash tool, found in its own layout at the provider's
-        remote root (C(<dataset with / as _>/full-<snapshot>-x000.zfs.gz.age) and the later
-        C(<dataset_>/<dataset_>:<snapshot>-s000-b0.zfs.gz.age) shards). See C(docs/legacy.md).
+        remote root, in any of the eight formats it wrote (F1 to F8 in C(docs/legacy.md)), for example
+        C(<dataset with / as _>/full-<snapshot>-x001.zfs.gz.age) pieces, C(full-<snapshot>.zfs.gz.age) objects
+        and C(<dataset_>/<dataset_>:<snapshot>-s001-b00000000000000000000.zfs.gz.age) shards, numbered from 1.
+      - In check mode the result's C(plan) names every piece that would be read.
       - When not set, legacy backups are used only when the provider has no native backup of the dataset.
-      - Legacy backups have no manifest and no digests; age authentication of every piece, piece continuity
-        and the stream checksum ZFS checks on receive are the only integrity checks.
+      - Legacy backups have no manifest and no digests; age authentication of every piece, piece continuity,
+        the stream's BEGIN and END records and the stream checksum ZFS checks on receive are the only
+        integrity checks.
     type: bool
   force:
     description:

@@ -75,6 +75,14 @@ options:
         older than this is a C(stale) problem.
       - Defaults to C(datasets[dataset].max_age) of the config file, else C(defaults.max_age), else no objective.
     type: str
+  legacy:
+    description:
+      - Also list the backups of the old C(offsite) bash tool found below each provider's remote root, per
+        format (F1 to F8, C(docs/legacy.md)), with what could and could not be checked, and every object that
+        looks like the old tool's but does not parse (result C(legacy)). One more listing per provider.
+      - With O(identity) or O(identity_file), the start of each legacy stream is read (kind, guid, base).
+    type: bool
+    default: false
   identity:
     description:
       - An age identity (C(AGE-SECRET-KEY-1...)) or SSH private key, for O(verify=decrypt). Never logged.
@@ -121,6 +129,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+legacy:
+  description:
+    - With O(legacy=true), per provider the old tool's folders with their C(backups) (C(format), C(name),
+      C(snapshot), C(kind), C(pieces), C(complete), C(problems), C(notes), C(checked), C(not_checked)) and
+      C(unparsed) objects (C(key), C(reason)); C(problems) lists every incomplete backup and unparsed object.
+  returned: when O(legacy=true)
+  type: dict
+  sample: {"backups": 1, "backups_by_format": {"F8": 1}, "problems": [], "providers": {"old": {"folders": []}}}
 health:
   description: The host's health, V(ok), V(warning) or V(critical) (the worst of its datasets and host problems).
   returned: always
@@ -245,6 +261,7 @@ def main() -> None:
         identity=dict(type="str", no_log=True),
         identity_file=dict(type="path"),
         passphrase=dict(type="str", no_log=True),
+        legacy=dict(type="bool", default=False),
     )
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -253,7 +270,7 @@ def main() -> None:
     params = module.params
     try:
         keys = None
-        if params["verify"] == "decrypt":
+        if params["verify"] == "decrypt" or (params["legacy"] and (params["identity"] or params["identity_file"])):
             if not HAS_PYRAGE:
                 module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
             keys = load_keys(params["identity"], params["identity_file"], params["passphrase"])
