@@ -32,6 +32,7 @@ _SHARD = re.compile(r"^(?P<prefix>.+)-s(?P<number>[0-9]{3,})\.zfs\.gz\.age$")
 _SPLIT = re.compile(r"^(?P<prefix>(?:full|incr)-.+)-x(?P<number>[0-9]{3})\.zfs\.gz\.age$")
 _FILE = re.compile(r"^(?P<prefix>(?:full|incr)-.+)-\$FILE\.zfs\.gz\.age$")
 _WHOLE = re.compile(r"^(?P<prefix>(?:full|incr)-.+)\.zfs\.gz\.age$")
+_LINE_BREAKS = ("\n", "\r", "\u240a", "\u240d")  # rclone shows control characters as U+2400 symbols
 _LOOKALIKE = re.compile(r"\.zfs(\.gz)?(\.age)?$|-[sx][0-9]+(-b[0-9]+)?\.|\$FILE")
 
 FORMATS = {
@@ -219,8 +220,8 @@ def parse_layout(dataset: str, objects: Sequence[Tuple[str, int]]) -> Layout:
     unparsed: List[Unparsed] = []
     for path, size in objects:
         key = f"{folder}/{path}"
-        if "/" in path or "\n" in path or "\r" in path:
-            if SUFFIX in path or "\n" in path:
+        if "/" in path or any(c in path for c in _LINE_BREAKS):
+            if SUFFIX in path or any(c in path for c in _LINE_BREAKS):
                 unparsed.append(Unparsed(key, size, "its key holds log text (a line break or a /): the junk object "
                                                     "that zfs-backup-dataset.sh uploaded instead of a backup; it "
                                                     "holds no data and can be deleted"))

@@ -77,6 +77,7 @@ def test_f2_f1_staging_and_lookalikes_are_reported():
     sets, unparsed = parse("full-auto-1-$FILE" + E, "incr-auto-2" + E, "tank_data-auto-3" + E, "full-auto-3" + E,
                            "tank_data-auto-4" + E, "tank_data:x-s000-b0" + E, "full-daily-1-x000" + E,
                            "other:auto-1-s001" + E, "notes.txt", "log text\n[INFO] tank_data@auto-5-x001" + E,
+                           "[INFO] x\u240afull-auto-6-x001" + E,
                            "sub/dir/full-x" + E)
     assert sets[("F2", "auto-1")].notes and sets[("F2", "auto-1")].kind == "full"
     assert sets[("F1", "auto-2")].kind == "incremental" and sets[("F1", "auto-2")].complete
@@ -90,6 +91,7 @@ def test_f2_f1_staging_and_lookalikes_are_reported():
     assert "does not start with full- or tank_data:" in reasons["other:auto-1-s001" + E]
     assert "junk object" in reasons["log text\n[INFO] tank_data@auto-5-x001" + E]
     assert "junk object" in reasons["sub/dir/full-x" + E]
+    assert "junk object" in reasons["[INFO] x\u240afull-auto-6-x001" + E], "as rclone lists a line break"
     assert "notes.txt" not in reasons
 
 
