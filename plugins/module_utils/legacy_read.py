@@ -29,6 +29,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import (
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError, last_error
 
 AGE_MAGIC = b"age-encryption.org/v1"
+AGE_CHUNK = 64 << 10  # plaintext bytes per age STREAM chunk
 BATCH_PIECES = 256
 BATCH_BYTES = 64 << 20
 SMALL_PIECE = 4 << 20
@@ -67,6 +68,7 @@ class _Sink(io.RawIOBase):
         self._stop = stop
         self.start = b""
         self.plain_bytes = 0
+        self.decrypted = 0
 
     def writable(self) -> bool:
         return True
@@ -76,6 +78,7 @@ class _Sink(io.RawIOBase):
         return self._gunzip.eof
 
     def write(self, data: Any) -> int:
+        self.decrypted += len(data)
         self._gunzip.feed(data, self._emit)
         return len(data)
 
@@ -96,7 +99,7 @@ class _Joined(io.RawIOBase):
         self._opened = opened
         self._reader: Any = None
         self.piece: Optional[Piece] = None
-        self.previous: Optional[Piece] = None
+        self.head = b""  # the start of the age file: its header
         self.count = 0
 
     def readable(self) -> bool:
@@ -106,13 +109,14 @@ class _Joined(io.RawIOBase):
         while True:
             if self._reader is None:
                 try:
-                    self.previous = self.piece
                     self.piece, self._reader = next(self._opened)
                 except StopIteration:
                     return 0
             data = self._reader.read(len(buffer))
             if data:
                 buffer[:len(data)] = data
+                if len(self.head) < 4096:
+                    self.head += data[:4096 - len(self.head)]
                 self.count += len(data)
                 return len(data)
             self._reader = None
@@ -120,9 +124,13 @@ class _Joined(io.RawIOBase):
 
 def _open_pieces(store: Store, pieces: List[Piece], spool_dir: Optional[str]) -> Iterator[Tuple[Piece, Any]]:
     """(piece, a reader of its stored bytes), in order; checks each download's exit status and size."""
-    batch = (spool_dir is not None and len(pieces) > 8
-             and sum(p.size for p in pieces) / len(pieces) < SMALL_PIECE)
-    if not batch:
+    tmp = None
+    if spool_dir is not None and len(pieces) > 8 and sum(p.size for p in pieces) / len(pieces) < SMALL_PIECE:
+        try:
+            tmp = run_temp_dir(spool_dir, "legacy")
+        except OSError:
+            tmp = None  # no spool space: stream every piece
+    if tmp is None:
         for piece in pieces:
             child = store.open_get_stream(piece.key)
             try:
@@ -140,7 +148,6 @@ def _open_pieces(store: Store, pieces: List[Piece], spool_dir: Optional[str]) ->
                 raise StoreError(f"Provider {store.name} could not download {piece.key}: {last_error(err)}",
                                  "provider_failed")
         return
-    tmp = run_temp_dir(spool_dir or "", "legacy")
     try:
         start = 0
         while start < len(pieces):
@@ -219,12 +226,29 @@ def _read_joined(store: Store, backup: LegacySet, identities: List[Any], tracker
     except (_Enough, OffsiteError, BrokenPipeError, ConnectionResetError):
         raise
     except Exception as exc:
-        piece = joined.piece or backup.pieces[0]
-        near = f" (or at its start, the end of {joined.previous.name})" if joined.previous else ""
-        raise _decrypt_error(exc, store, backup, piece, f" while it was being read{near}")
+        pieces = _failing_pieces(backup, joined.head, sink.decrypted)
+        where = (f" in the 64 KiB age chunk that spans {', '.join(p.name for p in pieces[1:])}" if len(pieces) > 1
+                 else "")
+        raise _decrypt_error(exc, store, backup, pieces[0], where)
     if not sink.ended:
         raise OffsiteError(f"The last piece {backup.pieces[-1].key} of {backup.name} on {store.name} ends in the "
                            f"middle of its gzip stream: it is truncated.", "chunk_corrupt")
+
+
+def _failing_pieces(backup: LegacySet, head: bytes, decrypted: int) -> List[Piece]:
+    """F3: the slices holding the age STREAM chunk after the decrypted bytes (64 KiB + 16 B tag each)."""
+    end = head.find(b"\n", head.find(b"\n--- ") + 1)
+    if end < 0:
+        return [backup.pieces[0]]
+    start = end + 1 + 16 + (decrypted // AGE_CHUNK) * (AGE_CHUNK + 16)  # header, nonce, good chunks
+    stop = start + AGE_CHUNK + 16
+    hit, offset = [], 0
+    for piece in backup.pieces:
+        if offset < stop and offset + piece.size > start:
+            hit.append(piece)
+        offset += piece.size
+    hit = hit or [backup.pieces[-1]]
+    return hit[:1] + hit if len(hit) > 1 else hit
 
 
 def _read_pieces(store: Store, backup: LegacySet, identities: List[Any], tracker: StreamTracker, stop: Any,

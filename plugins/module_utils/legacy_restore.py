@@ -8,7 +8,6 @@ this file plans the target, names the pieces check mode would read, and feeds `z
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -23,6 +22,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import (
     describe,
     list_legacy,
+    read_final_guid,
     resolve_legacy_chain,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, folder_for
@@ -47,7 +47,8 @@ VERIFICATION = ("legacy backups have no manifest and no digests: age authenticat
 
 
 def _spool(settings: DatasetSettings) -> Optional[str]:
-    return settings.spool_dir if os.path.isdir(settings.spool_dir) else None
+    """Where many small pieces are downloaded in batches (created when missing)."""
+    return settings.spool_dir or None
 
 
 def _receive(zfs: Zfs, store: Store, backup: LegacySet, identities: List[Any], target: str, force: bool,
@@ -155,6 +156,9 @@ def run_legacy_restore(settings: DatasetSettings, snapshot: Optional[str] = None
     if source is None:
         raise OffsiteError(f"No provider can restore the legacy backups of {dataset}: {' '.join(reasons)}",
                            "no_backup")
+    if zfs.exists(target):  # what the target holds is matched by guid: -I streams keep theirs in their tail
+        for backup in chain:
+            read_final_guid(source, backup, identities, _spool(settings))
     final = chain[-1]
     result.update(provider=source.name, snapshot=final.header.snapshot or final.snapshot, guid=final.final_guid or None,
                   chain=[b.name for b in chain], original_name=final.header.toname)
