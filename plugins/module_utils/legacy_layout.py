@@ -260,12 +260,13 @@ def _natural(text: str) -> List[Any]:
 
 
 def resolve_split(backup: LegacySet, second_is_age: Optional[bool]) -> None:
-    """F3/F4 once the start of x002 is known: age header -> F4 (one age file per piece), else F3."""
+    """F3/F4 once the start of x002 is known: age header -> F4 (one age file per piece), else F3.
+
+    A single-piece set keeps the format "F3/F4": it is one age file of one gzip stream either way."""
     if backup.format != "F3/F4":
         return
     if len(backup.pieces) == 1 or second_is_age is None:
-        backup.format = "F4" if len(backup.pieces) == 1 else backup.format
-        return
+        return  # one piece is the same in both (read as one age file); an unreadable x002 stays unknown
     backup.format = "F4" if second_is_age else "F3"
     if backup.format == "F3" and backup.complete:
         first = backup.pieces[0].size

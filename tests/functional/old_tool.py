@@ -9,6 +9,7 @@ filter here is POSIX sh, and the scripts are run with SHELL=/bin/sh.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
@@ -152,8 +153,7 @@ for _fmt, _width in (("F7", "10"), ("F8", "20")):
 def write(lab, fmt: str, remote: str, dataset: str, snapshot: str, prev: Optional[str] = None,
           size: int = 4096, env: Optional[Dict[str, str]] = None) -> Path:
     """Run the old tool's backup of dataset@snapshot in format fmt to remote; returns its folder (local remotes)."""
-    work = Path(lab.tmp) / ("old-%s-%s-%s" % (fmt, dataset.replace("/", "_"), snapshot))
-    work.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix="old-%s-%s-" % (fmt, snapshot), dir=str(lab.tmp)))
     bindir = Path(lab.tmp) / "old-bin"
     if not bindir.exists():
         bindir.mkdir()

@@ -94,7 +94,8 @@ def test_f3_and_f4_incremental_chains_linked_by_guid_restore_through_ansible(lab
             seed += 1
             expected[snap] = fill(lab, ds, seed, size=48 << 10, name="file%d.bin" % seed)
             lab.pool.snapshot(ds, snap)
-            old_tool.write(lab, fmt, str(root), ds, snap, prev=snaps[number - 1] if number else None, size=8 << 10)
+            old_tool.write(lab, fmt, str(root), ds, snap, prev=snaps[number - 1] if number else None,
+                           size=(2 if fmt == "F3" else 8) << 10)
         listed = [(b.format, b.kind) for b in list_layout(store_of(lab), ds).sets if b.snapshot in snaps]
         assert listed == [(fmt[:2], "full"), (fmt[:2], "incremental"), (fmt[:2], "incremental")], listed
         target = "%s/r-%s" % (ds, fmt[:2].lower())
