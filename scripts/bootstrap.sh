@@ -9,6 +9,8 @@ need_apt=()
 command -v zfs >/dev/null 2>&1 || need_apt+=(zfs-fuse)
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+# restic: the peer in benchmarks/bench.py (the R rows).
+command -v restic >/dev/null 2>&1 || need_apt+=(restic)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 # Headless Chromium renders the fleet report in tests/functional/test_fleet_report.py.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
