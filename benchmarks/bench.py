@@ -13,7 +13,12 @@ on 127.0.0.1):
   A  the module_utils pipeline (run_backup / run_restore), and once through `ansible`;
   B  the old bash pipeline: zfs send | split -b 1G --filter 'gzip | age -r | rclone rcat';
   C  the raw copy: zfs send | rclone rcat;
+  R  restic, the peer (Debian's restic): zfs send | restic backup --stdin into a repository (v2,
+     compressed) on the same remote, and restic dump | zfs receive;
   and `zfs send > /dev/null` (the ceiling zfs itself sets).
+
+--mix picks the data: `default` (35 % logs, 35 % random media, 10 % zeros, 20 % mixed files) or
+`half` (half random bytes, half log-like text: the mix of issue 15).
 
 Every run is a child process: wall time, CPU seconds of the whole process tree
 (getrusage RUSAGE_CHILDREN), the zfs daemon's CPU, peak memory of the tree (sampled
@@ -181,6 +186,13 @@ class Measure:
         }
 
 
+# The data mixes of fill(): (kind, share of the dataset).
+MIXES = {
+    "default": [("logs", 0.35), ("media", 0.35), ("zeros", 0.10), ("mixed", 0.20)],
+    "half": [("media", 0.50), ("logs", 0.50)],
+}
+
+
 # -- child operations (run in a child process so that they can be measured) --------------------
 def child_main(argv: List[str]) -> None:
     kind, config_path, dataset = argv[0], argv[1], argv[2]
@@ -241,7 +253,7 @@ class Bench:
         ds = self.pool.create(name)
         mnt = self.pool.mountpoint(ds)
         started = time.monotonic()
-        parts = [("logs", 0.35), ("media", 0.35), ("zeros", 0.10), ("mixed", 0.20)]
+        parts = MIXES[self.args.mix]
         import random
         rng = random.Random(seed)
         for kind, share in parts:
@@ -401,6 +413,38 @@ class Bench:
         measured = Measure(["bash", "-c", script], env=self.rclone_env(provider)).run()
         self.record("backup", "C raw", provider, size, measured, self.stored_bytes(provider, "raw"))
 
+    # -- restic, the peer -----------------------------------------------------------------------
+    def restic_env(self, provider: str) -> Dict[str, str]:
+        env = dict(os.environ, RESTIC_PASSWORD="offsite-bench", RESTIC_CACHE_DIR=str(self.work / "restic-cache"))
+        if provider == "local":
+            env["RESTIC_REPOSITORY"] = str(Path(self.remotes["local"]["remote"]) / "restic")
+        else:
+            assert self.s3 is not None
+            env.update(RESTIC_REPOSITORY="s3:http://127.0.0.1:%d/bucket/bench/restic" % self.s3.port,
+                       AWS_ACCESS_KEY_ID=self.s3.access_key, AWS_SECRET_ACCESS_KEY=self.s3.secret_key)
+        return env
+
+    def backup_r(self, ds: str, provider: str, size: int) -> None:
+        if shutil.which("restic") is None:
+            self.notes.append("restic is not installed: no R rows (apt-get install restic)")
+            return
+        env = self.restic_env(provider)
+        subprocess.run(["restic", "init", "--repository-version", "2"], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        script = "set -o pipefail; zfs send %s@bench1 | restic backup --quiet --stdin --stdin-filename stream.zfs" % ds
+        measured = Measure(["bash", "-c", script], env=env).run()
+        self.record("backup", "R restic", provider, size, measured, self.stored_bytes(provider, "restic"))
+
+    def restore_r(self, ds: str, provider: str, size: int) -> None:
+        if shutil.which("restic") is None:
+            return
+        assert self.pool is not None
+        target = "%s/rr-%s" % (self.pool.name, provider)
+        script = "set -o pipefail; restic dump --quiet latest /stream.zfs | zfs receive %s" % target
+        measured = Measure(["bash", "-c", script], env=self.restic_env(provider)).run()
+        self._received(ds, target)
+        self.record("restore", "R restic", provider, size, measured)
+
     def _received(self, source: str, target: str) -> None:
         want = self.zfs.get(source + "@bench1", "guid")
         got = self.zfs.get(target + "@bench1", "guid")
@@ -520,6 +564,9 @@ class Bench:
             self.restore_a(ds, provider, stream)
             self.restore_b(ds, provider, stream)
             self.restore_c(ds, provider, stream)
+            if not self.args.skip_restic:
+                self.backup_r(ds, provider, stream)
+                self.restore_r(ds, provider, stream)
         if not self.args.skip_ansible:
             self.backup_a_ansible(ds, "local", stream)
         for number, size in enumerate(self.mem_sizes):
@@ -551,7 +598,7 @@ def _find(results: List[Dict[str, Any]], op: str, variant: str, provider: str) -
 
 def table(results: List[Dict[str, Any]]) -> str:
     lines = ["| operation | variant | remote | stream MiB | seconds | MB/s | CPU s/GB (+zfs) | stored MiB | "
-             "peak RSS MiB (Python / tree) | peak PSS tree MiB | vs B | vs C |",
+             "peak RSS MiB (Python / tree) | peak PSS tree MiB | vs B | vs C (vs R) |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in results:
         if row["op"] not in ("send", "backup", "restore"):
@@ -562,6 +609,8 @@ def table(results: List[Dict[str, Any]]) -> str:
             c = _find(results, row["op"], "C raw", row["provider"])
             ratio_b = "%.2fx" % (row["mbps"] / b["mbps"]) if b else ""
             ratio_c = "%.2fx" % (row["mbps"] / c["mbps"]) if c else ""
+            r = _find(results, row["op"], "R restic", row["provider"])
+            ratio_c += " (%.2fx R)" % (row["mbps"] / r["mbps"]) if r else ""
         zcpu = row.get("zfs_cpu", 0.0) / (row["bytes"] / 1e9)
         lines.append("| %s | %s | %s | %d | %.1f | %.1f | %.1f (+%.1f) | %s | %d / %d | %d | %s | %s |" % (
             row["op"], row["variant"], row["provider"], row["bytes"] // MiB, row["seconds"], row["mbps"],
@@ -593,6 +642,17 @@ def targets(results: List[Dict[str, Any]], providers: List[str]) -> List[tuple]:
         if a and b:
             out.append(("stored %s <= B" % provider, "%d vs %d MiB" % (a["stored"] // MiB, b["stored"] // MiB),
                         a["stored"] <= b["stored"]))
+        r = _find(results, "backup", "R restic", provider)
+        if a and r:
+            out.append(("backup %s >= 1.3x restic" % provider, "%.2fx" % (a["mbps"] / r["mbps"]),
+                        a["mbps"] >= 1.3 * r["mbps"]))
+            out.append(("stored %s <= restic" % provider, "%d vs %d MiB" % (a["stored"] // MiB, r["stored"] // MiB),
+                        a["stored"] <= r["stored"]))
+        rr = _find(results, "restore", "R restic", provider)
+        ra0 = _find(results, "restore", "A", provider)
+        if ra0 and rr:
+            out.append(("restore %s >= 1.3x restic" % provider, "%.2fx" % (ra0["mbps"] / rr["mbps"]),
+                        ra0["mbps"] >= 1.3 * rr["mbps"]))
         ra, rc = _find(results, "restore", "A", provider), _find(results, "restore", "C raw", provider)
         if ra and rc:
             out.append(("restore %s >= 0.8x raw" % provider, "%.2fx" % (ra["mbps"] / rc["mbps"]),
@@ -629,6 +689,8 @@ def report(bench: Bench) -> str:
                                                   check=False).stdout.split("\n")[0].split()[-1],
         (_find(results, "send", "zfs send", "-") or {"bytes": 0})["bytes"] // MiB,
         bench.args.chunk_size or "default (256MiB)", bench.args.size), "",
+        "Data mix: %s (%s)." % (bench.args.mix, ", ".join("%d %% %s" % (share * 100, kind)
+                                                          for kind, share in MIXES[bench.args.mix])), "",
         "Load average at the end: %s (the machine is shared; --nice %d)." % (
             " ".join(open("/proc/loadavg").read().split()[0:3]), bench.args.nice), "",
         "### Throughput", "", table(results), "",
@@ -667,6 +729,9 @@ def main() -> int:
     parser.add_argument("--status-backups", type=int, default=1000)
     parser.add_argument("--status-chunks", type=int, default=50000)
     parser.add_argument("--skip-ansible", action="store_true", help="skip the run through ansible")
+    parser.add_argument("--skip-restic", action="store_true", help="skip the restic rows (R)")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="default",
+                        help="the data: default (logs, media, zeros, mixed) or half (half random, half logs)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke mode: 8 MiB, memory runs of 4 and 8 MiB, 20 backups/200 chunks, chunk 1MiB")
     parser.add_argument("--workdir", default=None, help="parent of the work directory (default /var/tmp)")

@@ -9,6 +9,8 @@ need_apt=()
 command -v zfs >/dev/null 2>&1 || need_apt+=(zfs-fuse)
 command -v age >/dev/null 2>&1 || need_apt+=(age)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
+# restic: the peer in benchmarks/bench.py (the R rows).
+command -v restic >/dev/null 2>&1 || need_apt+=(restic)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 # pv is in the old bash tool's F7/F8 pipelines, which tests/functional/test_legacy_formats.py runs as written.
 command -v pv >/dev/null 2>&1 || need_apt+=(pv)

@@ -22,7 +22,8 @@ options:
       - A mapping of provider names to definitions adds to or overrides the providers of the config file,
         and selects them.
       - Each definition takes C(remote) (an rclone path such as C(b2:bucket/offsite) or a local directory),
-        C(parallel_uploads), C(retries), C(retry_delay) and C(rclone_config).
+        C(parallel_uploads), C(retries), C(retry_delay), C(rclone_config), C(bwlimit) and the call bounds
+        C(connect_timeout), C(io_timeout), C(low_level_retries), C(call_timeout) and C(unreachable_budget).
       - Never put secrets here; use O(provider_env).
     type: raw
   provider_env:

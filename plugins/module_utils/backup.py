@@ -508,6 +508,7 @@ def run_backup(settings: DatasetSettings, snapshot: Optional[str] = None, create
     try:
         for name in settings.selected:
             store = (stores or {}).get(name) or Store(settings.providers[name])
+            store.log = progress.log  # retries say in the log what they wait for
             progress.log("provider %s: backing up %s@%s" % (name, settings.dataset, snap.name))
             run = ProviderRun(settings, store, zfs, progress, snap, local, full, check_mode, dataset_type)
             started = time.time()

@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     parse_duration,
@@ -43,7 +44,8 @@ DEFAULT_SNAPSHOT_PREFIX = "offsite"
 TOP_KEYS = {"recipients", "providers", "namespace", "state_dir", "log_dir", "rclone", "zfs", "defaults", "datasets"}
 SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "every", "full_every", "max_age", "keep",
                 "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots"}
-PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env"}
+PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env", "bwlimit",
+                 "connect_timeout", "io_timeout", "low_level_retries", "call_timeout", "unreachable_budget"}
 
 
 @dataclass
@@ -170,9 +172,30 @@ def make_provider(name: str, spec: Dict[str, Any], rclone: str) -> Provider:
             rclone_config=spec.get("rclone_config"),
             env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
             rclone=rclone,
+            **provider_bounds(name, spec),
         )
     except (TypeError, ValueError):
         raise OffsiteError("Provider %s has a setting of the wrong type." % name, "bad_config")
+
+
+def provider_bounds(name: str, spec: Dict[str, Any]) -> Dict[str, Any]:
+    """The provider's rclone bounds (timeouts, low-level retries, bandwidth) that the spec sets."""
+    bounds: Dict[str, Any] = {}
+    for key in ("connect_timeout", "io_timeout", "call_timeout", "unreachable_budget"):
+        if spec.get(key) is not None:
+            seconds = parse_duration(spec[key], "%s of provider %s" % (key, name))
+            if seconds <= 0:
+                raise OffsiteError("The %s of provider %s must be longer than 0s." % (key, name), "bad_value")
+            bounds[key] = seconds
+    if spec.get("low_level_retries") is not None:
+        bounds["low_level_retries"] = max(1, int(spec["low_level_retries"]))
+    if spec.get("bwlimit") not in (None, ""):
+        value = str(spec["bwlimit"]).strip()
+        if not rclone_errors.valid_bwlimit(value):
+            raise OffsiteError("The bwlimit %r of provider %s is not an rclone bandwidth limit like 10M, 10M:off or "
+                               "\"08:00,2M 23:00,off\"." % (value, name), "bad_value")
+        bounds["bwlimit"] = value
+    return bounds
 
 
 def default_namespace() -> str:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, TypeVar
 
+from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 
 T = TypeVar("T")
@@ -34,6 +35,19 @@ class Provider:
     rclone_config: Optional[str] = None
     env: Dict[str, str] = field(default_factory=dict)
     rclone: str = "rclone"
+    # Bounds on every rclone call (docs/providers.md): rclone's own connect and idle-IO timeouts and
+    # low-level retries, our wall-clock limit for calls that move no chunk (listings, manifests,
+    # deletions), and how long an unreachable endpoint is retried before the provider fails.
+    connect_timeout: float = 15.0
+    io_timeout: float = 60.0
+    low_level_retries: int = 2
+    call_timeout: float = 300.0
+    unreachable_budget: float = 60.0
+    bwlimit: Optional[str] = None
+
+
+# rclone exit codes that mean "not there" (directory, object); no retry helps those listings.
+NOT_FOUND_CODES = (3, 4)
 
 
 @dataclass
@@ -44,7 +58,12 @@ class RemoteObject:
 
 
 class StoreError(OffsiteError):
-    pass
+    """An rclone failure. `kind` is rclone_errors' classification (not_found, unreachable, auth, ...)."""
+
+    def __init__(self, message: str, code: str = "provider_failed", kind: str = rclone_errors.RETRYABLE,
+                 **details: object) -> None:
+        super().__init__(message, code, **details)
+        self.kind = kind
 
 
 def last_error(stderr: bytes) -> str:
@@ -58,16 +77,20 @@ def last_error(stderr: bytes) -> str:
 class Store:
     """A provider's rclone remote, rooted at `provider.remote`."""
 
-    def __init__(self, provider: Provider, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, provider: Provider, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if provider.remote.startswith("-") or "\n" in provider.remote or not provider.remote.strip():
             raise OffsiteError("The remote %r of provider %s is not a valid rclone path."
                                % (provider.remote, provider.name), "bad_value")
         self.provider = provider
         self.sleep = sleep
+        self.clock = clock
         self.retry_log: List[str] = []
         # File descriptors the rclone children inherit: the operation's lock, so that uploads a killed
         # run started keep the lock until they end (see locks.py).
         self.pass_fds: tuple = ()
+        # Where retries are told (the run's log file); set by the operation.
+        self.log: Callable[[str], None] = lambda message: None
 
     # -- plumbing -------------------------------------------------------------------
     @property
@@ -89,36 +112,85 @@ class Store:
             env["RCLONE_CONFIG"] = self.provider.rclone_config
         return env
 
-    def argv(self, *args: str) -> List[str]:
-        return [self.provider.rclone] + list(args)
+    def bounds(self) -> List[str]:
+        """The flags that bound every call: connect and idle-IO timeouts, low-level retries, bandwidth."""
+        flags = ["--contimeout", "%gs" % self.provider.connect_timeout, "--timeout", "%gs" % self.provider.io_timeout,
+                 "--low-level-retries", str(self.provider.low_level_retries)]
+        if self.provider.bwlimit:
+            flags += ["--bwlimit", self.provider.bwlimit]
+        return flags
+
+    def argv(self, verb: str, *args: str) -> List[str]:
+        """rclone VERB, the bounding flags, then the arguments (the paths stay last)."""
+        return [self.provider.rclone, verb] + self.bounds() + list(args)
+
+    def failure(self, what: str, returncode: int, stderr: bytes) -> StoreError:
+        """One sentence for a failed call, naming the provider, the endpoint and the cause."""
+        text = stderr.decode("utf-8", "replace")
+        found = rclone_errors.classify(returncode, text)
+        where = " at %s" % found.endpoint if found.endpoint else ""
+        if found.kind == rclone_errors.UNREACHABLE:
+            return StoreError("Provider %s cannot be reached%s: %s, so it could not %s; check the endpoint, the "
+                              "network and the firewall (%s)." % (self.name, where, found.cause, what,
+                                                                  last_error(stderr)),
+                              "provider_unreachable", kind=found.kind, returncode=returncode)
+        if found.kind == rclone_errors.AUTH:
+            return StoreError("Provider %s%s refused the credentials or permissions, so it could not %s; check the "
+                              "provider's keys and their rights (%s)." % (self.name, where, what, last_error(stderr)),
+                              "provider_auth", kind=found.kind, returncode=returncode)
+        if found.kind == rclone_errors.TIMEOUT:
+            return StoreError("Provider %s%s did not finish a call to %s within %ss (call_timeout); the call was "
+                              "stopped." % (self.name, where, what, "%g" % self.provider.call_timeout),
+                              "provider_failed", kind=found.kind, returncode=returncode)
+        return StoreError("Provider %s could not %s: %s" % (self.name, what, last_error(stderr)),
+                          "provider_failed", kind=found.kind, returncode=returncode)
 
     def _run(self, args: List[str], what: str, data: Optional[bytes] = None,
-             ok_codes: tuple = (0,)) -> subprocess.CompletedProcess:
+             ok_codes: tuple = (0,), timeout: Optional[float] = -1.0) -> subprocess.CompletedProcess:
+        """One rclone call, killed after `timeout` seconds (default: the provider's call_timeout; None: no limit)."""
+        limit = self.provider.call_timeout if timeout is not None and timeout < 0 else timeout
         try:
             proc = subprocess.run(self.argv(*args), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=self.env(), check=False, pass_fds=self.pass_fds,
+                                  env=self.env(), check=False, pass_fds=self.pass_fds, timeout=limit,
                                   stdin=None if data is not None else subprocess.DEVNULL)
         except FileNotFoundError:
             raise StoreError("The rclone command (%s) was not found; install rclone on this host."
-                             % self.provider.rclone, "rclone_missing")
+                             % self.provider.rclone, "rclone_missing", kind=rclone_errors.AUTH)
+        except subprocess.TimeoutExpired as exc:  # subprocess.run has killed and reaped the child
+            raise self.failure(what, -9, exc.stderr or b"")
         if proc.returncode not in ok_codes:
-            raise StoreError("Provider %s could not %s: %s" % (self.name, what, last_error(proc.stderr)),
-                             "provider_failed", returncode=proc.returncode)
+            raise self.failure(what, proc.returncode, proc.stderr)
         return proc
 
     def retry(self, func: Callable[[], T], what: str) -> T:
-        """Run func, retrying StoreError with exponential backoff and jitter."""
+        """Run func, retrying StoreError with exponential backoff and jitter.
+
+        Refused credentials and a missing rclone are not retried; an unreachable endpoint is retried
+        only for the provider's unreachable_budget, so a dead provider fails within a few minutes.
+        """
         attempt = 0
+        started = self.clock()
+        first_unreachable: Optional[float] = None
         while True:
             try:
                 return func()
             except StoreError as exc:
-                if exc.code == "rclone_missing" or attempt >= self.provider.retries:
+                now = self.clock()
+                if exc.kind == rclone_errors.UNREACHABLE and first_unreachable is None:
+                    first_unreachable = started if attempt == 0 else now
+                out_of_time = (first_unreachable is not None
+                               and now - first_unreachable >= self.provider.unreachable_budget)
+                if exc.code == "rclone_missing" or exc.kind == rclone_errors.AUTH or out_of_time \
+                        or attempt >= self.provider.retries:
                     if attempt:
                         exc.message = "%s (after %d attempts)" % (exc.message, attempt + 1)
                     raise
                 delay = min(60.0, self.provider.retry_delay * (2 ** attempt)) * (0.75 + random.random() / 2)
-                self.retry_log.append("%s failed (%s); retry %d in %.1fs" % (what, exc.message, attempt + 1, delay))
+                if first_unreachable is not None:
+                    delay = min(delay, max(0.0, self.provider.unreachable_budget - (now - first_unreachable)))
+                note = "%s failed (%s); retry %d in %.1fs" % (what, exc.message, attempt + 1, delay)
+                self.retry_log.append(note)
+                self.log("provider %s: %s" % (self.name, note))
                 attempt += 1
                 self.sleep(delay)
 
@@ -131,13 +203,14 @@ class Store:
             args.append("--ignore-checksum")
 
         def once() -> None:
-            self._run(args + [local_path, self.path(key)], "upload %s" % key)
+            self._run(args + [local_path, self.path(key)], "upload %s" % key, timeout=None)  # bounded by io_timeout
         self.retry(once, "upload of %s" % key)
 
     def copy(self, source: str, key: str) -> None:
         """Copy an object to another key on this remote (server-side where the backend can)."""
         def once() -> None:
-            self._run(["copyto", "--retries", "1", self.path(source), self.path(key)], "copy %s to %s" % (source, key))
+            self._run(["copyto", "--retries", "1", self.path(source), self.path(key)], "copy %s to %s" % (source, key),
+                      timeout=None)
         self.retry(once, "copy of %s" % source)
 
     def put_bytes(self, key: str, data: bytes) -> None:

@@ -6,6 +6,7 @@ Nothing here is timed: the benchmark's numbers are for docs/benchmarks.md, not f
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,8 @@ def test_benchmark_quick_mode_measures_every_variant(tmp_path: Path, zfs_daemon:
         for variant in ("A", "B bash", "C raw"):
             assert (op, variant) in seen, (op, variant)
     assert ("send", "zfs send") in seen
+    if shutil.which("restic"):  # scripts/bootstrap.sh installs it; the peer of issue 15
+        assert ("backup", "R restic") in seen and ("restore", "R restic") in seen
     backups = {r["variant"]: r for r in rows if r["op"] == "backup"}
     assert backups["A"]["bytes"] > 4 << 20
     assert 0 < backups["A"]["stored"] < backups["C raw"]["stored"], "A compresses"
