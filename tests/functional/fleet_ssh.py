@@ -112,10 +112,6 @@ class Fleet:
 
     def close(self) -> None:
         """End SSH master connections, stop sshd (by PID), destroy the pools."""
-        control = self.server.dir / "cp"
-        for socket_path in control.glob("*") if control.is_dir() else []:
-            subprocess.run(["ssh", "-o", "ControlPath=%s" % socket_path, "-O", "exit", "127.0.0.1"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10, check=False)
         self.server.stop()
         for pool in self.pools:
             pool.destroy()

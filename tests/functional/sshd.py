@@ -126,12 +126,53 @@ class Sshd:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
-        for user in self.users:
-            (Path("/etc/sudoers.d") / ("offsite-test-%s" % user)).unlink(missing_ok=True)
-            try:
-                pwd.getpwnam(user)
-            except KeyError:
-                continue
-            subprocess.run(["userdel", "-r", "-f", user], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        cleanup(self.dir, self.users)
+
+
+def cleanup(directory: Path, users: List[str]) -> None:
+    """End the SSH master connections under `directory`, remove the users and their sudoers files, the directory."""
+    control = directory / "cp"
+    for socket_path in control.glob("*") if control.is_dir() else []:
+        subprocess.run(["ssh", "-o", "ControlPath=%s" % socket_path, "-O", "exit", "127.0.0.1"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10, check=False)
+    for user in users:
+        (Path("/etc/sudoers.d") / ("offsite-test-%s" % user)).unlink(missing_ok=True)
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            continue
+        subprocess.run(["userdel", "-r", "-f", user], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def main(argv: List[str]) -> int:
+    """For shell steps (tests/steps/50-molecule.sh):
+
+    sshd.py start          start sshd and an unprivileged sudo user; print OFFSITE_SSH_* shell assignments
+    sshd.py stop PID DIR USER   stop that sshd by PID, remove the user and the directory
+    """
+    if argv[:1] == ["start"]:
+        server = Sshd()
+        user = server.add_user()
+        for key, value in (("PORT", server.port), ("PID", server.proc.pid), ("DIR", server.dir), ("USER", user),
+                           ("KEY", server.client_key)):
+            print("OFFSITE_SSH_%s=%s" % (key, value))
+        return 0
+    if argv[:1] == ["stop"] and len(argv) == 4:
+        pid, directory, user = int(argv[1]), Path(argv[2]), argv[3]
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                if b"sshd" in handle.read():
+                    os.kill(pid, 15)
+        except OSError:
+            pass
+        cleanup(directory, [user])
+        return 0
+    print(main.__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main(sys.argv[1:]))
