@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Fleet scale over real SSH: a policy run with nothing due over N inventory hosts, offsite_status and the
 fleet report over N hosts and B backups. Results in docs/benchmarks.md ("Fleet scale over SSH").
 
