@@ -64,7 +64,7 @@ def describe(values: List[float]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--backups", type=int, default=1000, help="backups in all, for status and the report")
     parser.add_argument("--forks", default="10,50")
