@@ -35,13 +35,25 @@ def bare_fleet(ansible, tmp_path: Path) -> Iterator[Fleet]:
         built.close()
 
 
+@pytest.fixture(scope="session")
+def venv_template(tmp_path_factory) -> Path:
+    """A venv as the role makes it, once per session: the fleet test's hosts start from copies of it (the role
+    then only checks it), so only test_role_defaults_over_ssh... pays for creating venvs."""
+    path = tmp_path_factory.mktemp("role-venv") / "venv"
+    harness.run(["/usr/bin/python3", "-m", "venv", str(path)])
+    harness.run([str(path / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                 "pyrage>=1.2", "zstandard>=0.22", "PyYAML>=6.0"])
+    return path
+
+
 @pytest.fixture
-def fleet(zfs_daemon, bare_fleet: Fleet, tmp_path: Path) -> Fleet:
+def fleet(zfs_daemon, bare_fleet: Fleet, venv_template: Path, tmp_path: Path) -> Fleet:
     """Three hosts over SSH, each with its own pool and dataset; node3 logs in unprivileged and uses sudo."""
     user = bare_fleet.server.add_user()
     for index, name in enumerate(HOSTS):
-        bare_fleet.add_host(name, pool=harness.Pool(tmp_path / name, size="128M"),
-                            user=user if name == "node3" else "root", data_seed=index)
+        host = bare_fleet.add_host(name, pool=harness.Pool(tmp_path / name, size="128M"),
+                                   user=user if name == "node3" else "root", data_seed=index)
+        harness.run(["cp", "-a", str(venv_template), host["offsite_venv"]])
     return bare_fleet
 
 
