@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -193,7 +194,10 @@ def main() -> int:
         print("- offsite_backup policy=true on the discovered /usr/bin/python3 (respawn): %s" % describe(respawn))
         print("- the converge itself, in process (zfs list, rclone lsjson, policy): %.2f" % in_process)
     finally:
-        fleet.close()
+        try:
+            fleet.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
