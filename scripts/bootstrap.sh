@@ -16,6 +16,11 @@ command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v pv >/dev/null 2>&1 || need_apt+=(pv)
 # Headless Chromium renders the fleet report in tests/functional/test_fleet_report.py.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# The SSH fleet tests (tests/functional/test_fleet_ssh.py) run OpenSSH's sshd on 127.0.0.1 and sudo; the role's
+# defaults install the distribution's rclone there.
+for pkg in openssh-server sudo rclone; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv python3-pip)
 for extra in ${OFFSITE_EXTRA_APT:-}; do
     dpkg -s "$extra" >/dev/null 2>&1 || need_apt+=("$extra")

@@ -129,6 +129,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, settings_from_config
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import load_file
@@ -183,6 +184,7 @@ def main() -> None:
     )
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_libraries(module)
     if IMPORT_ERROR:
         module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
     params = module.params

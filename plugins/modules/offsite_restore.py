@@ -292,6 +292,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     split_snapshot_spec,
@@ -334,6 +335,7 @@ def main() -> None:
     )
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    require_libraries(module)
     if IMPORT_ERROR:
         module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
     if not HAS_PYRAGE:

@@ -1,0 +1,148 @@
+"""The collection as users run it: over real SSH, on the system Python, with the role's defaults.
+
+Marked `fleet_ssh` (run them alone with `-m fleet_ssh`). A real sshd on 127.0.0.1 (tests/functional/sshd.py)
+serves three inventory hosts on this machine, each with its own pool, namespace, config and role venv;
+node3 logs in as an unprivileged user and becomes root with sudo. Nothing sets ansible_python_interpreter:
+Ansible discovers /usr/bin/python3, which has no pyrage or zstandard, and the modules re-execute
+themselves in the venv the role made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import harness
+import pytest
+import sshd
+from fleet_ssh import Fleet, recap, system_python_lacks
+
+pytestmark = [pytest.mark.fleet_ssh, pytest.mark.skipif(sshd.missing() is not None, reason=str(sshd.missing()))]
+
+HOSTS = ("node1", "node2", "node3")
+
+
+@pytest.fixture
+def bare_fleet(ansible, tmp_path: Path) -> Iterator[Fleet]:
+    """sshd and the key; hosts without pools (add_host adds them)."""
+    server = sshd.Sshd()
+    built = Fleet(server, tmp_path / "fleet", harness.AgeKey(tmp_path), ansible)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture(scope="session")
+def venv_template(tmp_path_factory) -> Path:
+    """A venv as the role makes it, once per session: the fleet test's hosts start from copies of it (the role
+    then only checks it), so only test_role_defaults_over_ssh... pays for creating venvs."""
+    path = tmp_path_factory.mktemp("role-venv") / "venv"
+    harness.run(["/usr/bin/python3", "-m", "venv", str(path)])
+    harness.run([str(path / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                 "pyrage>=1.2", "zstandard>=0.22", "PyYAML>=6.0"])
+    return path
+
+
+@pytest.fixture
+def fleet(zfs_daemon, bare_fleet: Fleet, venv_template: Path, tmp_path: Path) -> Fleet:
+    """Three hosts over SSH, each with its own pool and dataset; node3 logs in unprivileged and uses sudo."""
+    user = bare_fleet.server.add_user()
+    for index, name in enumerate(HOSTS):
+        host = bare_fleet.add_host(name, pool=harness.Pool(tmp_path / name, size="128M"),
+                                   user=user if name == "node3" else "root", data_seed=index)
+        harness.run(["cp", "-a", str(venv_template), host["offsite_venv"]])
+    return bare_fleet
+
+
+def test_role_defaults_over_ssh_make_a_venv_and_leave_the_system_python_alone(bare_fleet, tmp_path):
+    """The role's defaults over SSH on the discovered /usr/bin/python3 (PEP 668 host): a venv, a marker, idempotent."""
+    assert system_python_lacks("pyrage"), "this test needs a system Python without pyrage (a stock host)"
+    user = bare_fleet.server.add_user()
+    for name in ("node1", "node3"):
+        bare_fleet.add_host(name, user=user if name == "node3" else "root")
+    playbook = tmp_path / "site.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  roles: [offsite.zfs.offsite]\n")
+    first = bare_fleet.playbook(str(playbook))
+    assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
+    for name, host in bare_fleet.hosts.items():
+        marker = Path(host["offsite_config_path"]).parent / "offsite-python"
+        assert marker.read_text().strip() == host["offsite_venv"] + "/bin/python", name
+        harness.run([host["offsite_venv"] + "/bin/python", "-c", "import pyrage, zstandard, yaml"])
+    assert system_python_lacks("pyrage"), "the role must never install into the system Python"
+    second = bare_fleet.playbook(str(playbook))
+    assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-2000:]
+    assert all(row["changed"] == 0 for row in recap(second.stdout).values()), second.stdout[-5000:]
+    # The modules find the venv by themselves, as root and through sudo, on the system interpreter.
+    results = bare_fleet.adhoc("offsite_status", {"config": "{{ offsite_config_path }}"})
+    for name, result in results.items():
+        assert result["failed"] is False and result["namespace"] == name, (name, result.get("msg"))
+        assert result["ansible_facts"]["discovered_interpreter_python"] == "/usr/bin/python3"
+
+
+def test_fleet_over_ssh_role_defaults_backup_status_restore_report(fleet, tmp_path):
+    assert system_python_lacks("pyrage"), "this test needs a system Python without pyrage (a stock host)"
+    # 1. The backup playbook with offsite_policy applies the role with its defaults, then converges.
+    first = fleet.playbook("offsite.zfs.backup")
+    assert first.returncode == 0, first.stdout[-5000:] + first.stderr[-2000:]
+    rows = recap(first.stdout)
+    assert set(rows) == set(HOSTS) and all(rows[h]["changed"] > 0 and rows[h]["failed"] == 0 for h in HOSTS)
+    for name, host in fleet.hosts.items():
+        venv = host["offsite_venv"]
+        marker = Path(host["offsite_config_path"]).parent / "offsite-python"
+        assert marker.read_text().strip() == venv + "/bin/python", name
+        harness.run([venv + "/bin/python", "-c", "import pyrage, zstandard, yaml"])
+    assert system_python_lacks("pyrage"), "the role must never install into the system Python"
+    assert "ansible_python_interpreter" not in json.dumps(fleet.hosts)
+
+    # 2. A second run in a row changes nothing (the role and the policy).
+    second = fleet.playbook("offsite.zfs.backup")
+    assert second.returncode == 0, second.stdout[-5000:] + second.stderr[-2000:]
+    assert all(row["changed"] == 0 and row["failed"] == 0 for row in recap(second.stdout).values()), \
+        second.stdout[-5000:]
+
+    # 3. Ad-hoc offsite_status across the fleet, on the discovered system interpreter.
+    results = fleet.adhoc("offsite_status", {"config": "{{ offsite_config_path }}"})
+    assert set(results) == set(HOSTS)
+    for name, result in results.items():
+        assert result["failed"] is False and result["health"] == "ok", (name, result.get("msg"))
+        assert result["namespace"] == name
+        assert result["ansible_facts"]["discovered_interpreter_python"] == "/usr/bin/python3"
+        dataset = fleet.hosts[name]["offsite_test_dataset"]
+        assert result["datasets"][dataset]["providers"]["shared"]["chain_length"] == 1
+
+    # 4. A restore drill on the host that uses become: restore to a new dataset, compare the data.
+    node3 = fleet.hosts["node3"]
+    dataset = node3["offsite_test_dataset"]
+    target = dataset.split("/")[0] + "/drill"
+    args = {"dataset": dataset, "target": target, "config": "{{ offsite_config_path }}",
+            "identity_file": str(fleet.key.path)}
+    restored = fleet.adhoc("offsite_restore", args, pattern="node3")["node3"]
+    assert restored["failed"] is False and restored["changed"] is True, restored.get("msg")
+    pool = fleet.pools[HOSTS.index("node3")]
+    assert harness.tree_digest(pool.mountpoint(target)) == harness.tree_digest(pool.mountpoint(dataset))
+
+    # 5. The fleet report playbook over the same inventory.
+    out = tmp_path / "report"
+    report = fleet.playbook("offsite.zfs.fleet_report", extra_vars={"offsite_report_dir": str(out)})
+    assert report.returncode == 0, report.stdout[-4000:] + report.stderr[-2000:]
+    data = json.loads((out / "fleet-report.json").read_text())
+    assert data["totals"]["hosts"] == 3 and data["health"] == "ok", data["totals"]
+    assert {row["host"] for row in data["rows"]} == set(HOSTS)
+
+
+def test_a_host_without_the_libraries_gets_one_sentence(bare_fleet, tmp_path):
+    """No role applied (no venv, no offsite-python marker): one sentence saying to apply the role, no traceback."""
+    host = bare_fleet.add_host("bare", venv=str(tmp_path / "no-venv"))
+    os.makedirs(Path(host["offsite_config_path"]).parent, exist_ok=True)
+    playbook = tmp_path / "status.yml"
+    playbook.write_text(
+        "- hosts: bare\n  gather_facts: false\n  environment: {OFFSITE_VENV: %s}\n  tasks:\n"
+        "    - offsite.zfs.offsite_status: {config: '{{ offsite_config_path }}'}\n" % (tmp_path / "no-venv"))
+    proc = bare_fleet.playbook(str(playbook), args=["-v"])
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "The Python libraries pyrage, zstandard" in out and "apply the role offsite.zfs.offsite" in out, out[-3000:]
+    assert "Traceback" not in out and "MODULE FAILURE" not in out, out[-3000:]
