@@ -21,7 +21,7 @@ import subprocess
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
@@ -51,6 +51,7 @@ class Place:
     pid: int
     start: str
     created: float
+    clones: List[str] = field(default_factory=list)  # read-only clones of live snapshots (drills on zfs-fuse)
 
     @property
     def target(self) -> str:
@@ -229,6 +230,31 @@ def mount_readonly(zfs: Zfs, place: Place) -> str:
     return place.mount_dir
 
 
+def clone_readonly(zfs: Zfs, state_dir: str, place: Place, snapshot: str) -> str:
+    """Mount a live snapshot read-only through a clone next to it (for ZFS without .zfs/snapshot); its path.
+
+    The clone is recorded in the marker before it is made and destroyed with the place.
+    """
+    name = "%s/%s-live%d" % (snapshot.split("/", 1)[0].split("@", 1)[0], place.id, len(place.clones))
+    mount_dir = "%s-live%d" % (place.mount_dir, len(place.clones))
+    place.clones.append(name)
+    _save(state_dir, place)
+    os.makedirs(mount_dir, mode=0o700, exist_ok=True)
+    props = {SCRATCH_PROPERTY: place.id, "readonly": "on", "mountpoint": mount_dir}
+    try:
+        zfs.run(["clone"] + [a for k, v in props.items() for a in ("-o", "%s=%s" % (k, v))] + [snapshot, name],
+                "clone %s" % snapshot)
+    except OffsiteError:
+        if zfs.exists(name):
+            raise
+        zfs.run(["clone", snapshot, name], "clone %s" % snapshot)  # older ZFS: no clone -o
+        for key, value in props.items():
+            zfs.set_property(name, key, value)
+    if zfs.get(name, "mounted") != "yes":
+        zfs.run(["mount", name], "mount %s" % name, busy_retries=5)
+    return mount_dir
+
+
 def _mounted_below(path: str) -> List[str]:
     found = []
     try:
@@ -246,6 +272,12 @@ def _mounted_below(path: str) -> List[str]:
 
 def destroy(zfs: Zfs, state_dir: str, place: Place) -> None:
     """Destroy everything of the place (pool or dataset, vdev file, mount directory), then its marker."""
+    for clone in place.clones:
+        if zfs.exists(clone):
+            if zfs.get(clone, SCRATCH_PROPERTY) != place.id:
+                raise OffsiteError("The dataset %s does not carry the scratch marker %s; it was left alone." % (
+                    clone, place.id), "scratch_cleanup")
+            zfs.destroy(clone, recursive=True)
     if place.kind == "pool":
         if _pool_exists(zfs, place.pool):
             if zfs.exists(place.pool) and zfs.get(place.pool, SCRATCH_PROPERTY) != place.id:
@@ -262,6 +294,8 @@ def destroy(zfs: Zfs, state_dir: str, place: Place) -> None:
                         name, place.id), "scratch_cleanup")
                 zfs.destroy(name, recursive=True)
     for point in reversed(_mounted_below(place.mount_dir)):
+        subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    for point in [p for c in range(len(place.clones)) for p in _mounted_below("%s-live%d" % (place.mount_dir, c))]:
         subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     shutil.rmtree(os.path.dirname(place.mount_dir), ignore_errors=True)
     try:

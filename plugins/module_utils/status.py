@@ -38,6 +38,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.module_args import settings_from_config
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import default_namespace
+from ansible_collections.offsite.zfs.plugins.module_utils.status_drills import add_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.verify import LEVELS, verify_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot, Zfs
@@ -494,6 +495,9 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
             "not_backed_up": {n: r["not_backed_up"] for n, r in per_provider.items()} if local is not None else None,
             "problems": ds_problems, "health": health_of(ds_problems),
         }
+
+    add_drills(host.state_dir, datasets, lambda d: settings_from_config(config, params, d).policy, now, problem,
+               health_of)
 
     # Objects outside any backup directory.
     known = sorted(set(names) | set(found))
