@@ -43,9 +43,11 @@ def test_a_drill_passes_then_a_corrupted_chunk_fails_and_shows_in_status(lab):
     record = passed["drills"][0]
     assert passed["failed_drills"] == [] and record["result"] == "passed", record
     assert record["snapshot"] == "s2" and record["chain"] == 2 and record["bytes"] > 300 << 10
-    if record["files"]["checked"]:
-        assert record["files"]["mismatch_count"] == 0 and record["files"]["compared"] == 3
+    assert record["files"]["checked"] is True, "the live snapshot's files (.zfs/snapshot or a clone) were compared"
+    assert record["files"]["mismatch_count"] == 0 and record["files"]["compared"] == 3, record["files"]
     assert scratch_left(lab) == [], "the scratch place is gone"
+    assert harness.run(["zfs", "list", "-H", "-o", "name", "-r", lab.pool.name]).stdout.split() == [
+        lab.pool.name, ds], "the clone of the live snapshot is gone too"
     assert os.stat(lab.tmp / "state" / "drills.json").st_mode & 0o777 == 0o600
     shown = run_status(lab.config, {})["datasets"][ds]
     assert shown["drills"]["local"]["result"] == "passed" and shown["drills"]["local"]["bytes"] == record["bytes"]
