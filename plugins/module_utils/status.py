@@ -41,6 +41,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.policy import default_
 from ansible_collections.offsite.zfs.plugins.module_utils.status_drills import add_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.verify import LEVELS, verify_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.verify_sample import run_sampled
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot, Zfs
 
 SEVERITIES = ("info", "warning", "critical")
@@ -393,6 +394,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         raise OffsiteError("verify must be one of %s, not %r." % (", ".join(LEVELS), verify), "bad_value")
     if verify == "decrypt" and (keys is None or not (keys.identities or keys.passphrase)):
         raise OffsiteError("verify=decrypt needs a key: pass identity, identity_file or passphrase.", "no_keys")
+    sample = params.get("sample")  # sampled verification over time (verify_sample.py)
+    if sample not in (None, "") and verify not in ("digest", "decrypt"):
+        raise OffsiteError("sample needs verify=digest or verify=decrypt.", "bad_value")
+    per_backup_verify = "objects" if sample not in (None, "") else verify
     max_age_param = params.get("max_age")
     if max_age_param not in (None, ""):
         max_age_param = parse_duration(max_age_param, "max_age")
@@ -460,7 +465,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         per_provider: Dict[str, Dict[str, Any]] = {}
         for name in reporting:
             report, found_problems = _provider_report(
-                ds, name, store_for.get(name), listings[name], namespace, verify, keys,
+                ds, name, store_for.get(name), listings[name], namespace, per_backup_verify, keys,
                 (ds, name) in running_backups, local, now, ds_max_age)
             per_provider[name] = report
             ds_problems.extend(found_problems)
@@ -498,6 +503,9 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
 
     add_drills(host.state_dir, datasets, lambda d: settings_from_config(config, params, d).policy, now, problem,
                health_of)
+    sampled = run_sampled(host.state_dir, sample, verify, listings, store_for, namespace, keys, datasets,
+                          lambda d: settings_from_config(config, params, d).policy, now, problem,
+                          health_of) if per_backup_verify != verify else None
 
     # Objects outside any backup directory.
     known = sorted(set(names) | set(found))
@@ -566,6 +574,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         "host": socket.gethostname(),
         "namespace": namespace,
         "verify": verify,
+        "sampled": sampled,
         "generated": iso(now),
         "generated_epoch": round(now, 3),
         "health": health,
