@@ -96,7 +96,7 @@ def run_path_restore(settings: DatasetSettings, paths: Sequence[Any], dest: Opti
     result: Dict[str, Any] = {
         "changed": False, "dataset": dataset, "namespace": settings.namespace, "provider": source.store.name,
         "snapshot": final.snapshot.name, "guid": final.snapshot.guid, "chain": [b.backup_id for b in source.chain],
-        "skipped_providers": source.skipped, "paths": ["/" + p for p in patterns], "dest": dest,
+        "skipped_providers": source.skipped, "paths": ["/" + p for p in patterns], "copied_to": dest,
         "scratch": where, "estimated_bytes": stream_bytes,
     }
     if check_mode:

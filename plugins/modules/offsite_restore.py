@@ -335,6 +335,16 @@ paths:
   type: list
   elements: str
   sample: ["/home/alice/thesis"]
+copied_to:
+  description: With O(paths), the directory the paths were (or would be) copied into (O(dest)).
+  returned: when paths are restored
+  type: str
+  sample: /root/recovered
+received_bytes:
+  description: With O(paths), the stream bytes received into the scratch place.
+  returned: when paths are restored, not in check mode
+  type: int
+  sample: 1048576
 scratch:
   description:
     - With O(paths), the scratch place (V(pool) for a file-backed pool, V(dataset) on O(scratch_pool)), where,
