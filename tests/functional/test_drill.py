@@ -70,3 +70,16 @@ def test_a_drill_passes_then_a_corrupted_chunk_fails_and_shows_in_status(lab):
     assert shown["drills"]["local"]["result"] == "failed"
     assert [p["code"] for p in shown["problems"]] == ["drill_failed"] and shown["health"] == "warning"
     assert lab.pool.snapshots(ds) == ["s1", "s2"], "the live dataset is untouched"
+
+
+def test_the_drill_playbook(lab, ansible):
+    ds = lab.pool.create("data")
+    harness.write_data(lab.pool.mountpoint(ds), 8, 100 << 10)
+    lab.pool.snapshot(ds, "s1")
+    lab.backup(ds, "s1")
+    proc = ansible.run_playbook("offsite.zfs.drill", {
+        "offsite_config_path": str(lab.config_path), "offsite_datasets": [ds],
+        "offsite_identity_file": str(lab.key.path)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "1 drills passed" in proc.stdout
+    assert load_records(str(lab.tmp / "state"))["%s|local" % ds]["result"] == "passed"
