@@ -134,29 +134,34 @@ options:
       - Not for volumes. O(target), O(recursive), O(mountpoint), O(properties) and O(legacy) do not apply.
     type: list
     elements: str
+    version_added: 1.1.0
   dest:
     description:
       - With O(paths), the directory on the host to copy them into, keeping their paths below the dataset
         root. It must not exist or must be empty, unless O(force).
     type: path
+    version_added: 1.1.0
   list:
     description:
       - With O(paths), receive into the scratch place and return the matching paths (RV(matches)) without
         copying anything.
     type: bool
     default: false
+    version_added: 1.1.0
   scratch_pool:
     description:
       - With O(paths), an existing pool (or a dataset in one, not the restored dataset) to receive into; a
         dataset C(<scratch_pool>/offsite-scratch-<id>) is created and destroyed.
       - Mutually exclusive with O(scratch_dir).
     type: str
+    version_added: 1.1.0
   scratch_dir:
     description:
       - With O(paths), a directory for a file-backed scratch pool C(offsite-scratch-<id>) (a sparse file),
         destroyed afterwards. Its free space is checked first against the chain's size (RV(scratch)).
       - Defaults to the spool directory when O(scratch_pool) is not given.
     type: path
+    version_added: 1.1.0
 """
 
 EXAMPLES = r"""

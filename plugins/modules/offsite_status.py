@@ -78,6 +78,7 @@ options:
         C(verify_coverage) in the policy is the objective (a C(coverage_low) warning when it is not met).
         See C(docs/restore-drills.md).
     type: str
+    version_added: 1.1.0
   max_age:
     description:
       - The freshness objective, like V(36h), V(1d), V(90m), V(2w). The newest restorable backup of a dataset
