@@ -101,7 +101,9 @@ def fleet_report(hostvars: Any, hosts: List[str], var: str = "offsite_report_sta
                 providers.append({"name": name, "chain_length": report.get("chain_length"),
                                   "stored_bytes": report.get("stored_bytes", 0),
                                   "stored_text": human_bytes(report.get("stored_bytes", 0) or 0),
-                                  "latest_snapshot": plat.get("snapshot"), "fresh": report.get("fresh")})
+                                  "latest_snapshot": plat.get("snapshot"), "fresh": report.get("fresh"),
+                                  "drill": (ds.get("drills") or {}).get(name),  # offsite_drill (status_drills.py)
+                                  "coverage": ((ds.get("coverage") or {}).get(name) or {}).get("text")})
             max_age = ds.get("max_age_seconds")
             rows.append({
                 "host": host, "namespace": entry["namespace"], "dataset": dataset, "health": ds.get("health", "ok"),
@@ -169,6 +171,9 @@ METRICS = [
     ("offsite_backups", "Backups of the dataset on the provider."),
     ("offsite_problems", "Problems by code and severity."),
     ("offsite_running_operations", "Operations running on the host."),
+    ("offsite_drill_timestamp_seconds", "When the last restore drill of the dataset from the provider started."),
+    ("offsite_drill_success", "Whether the last restore drill passed: 1 passed, 0 failed."),
+    ("offsite_verify_coverage_seconds", "Sampled verify: every chunk was verified within this many seconds."),
 ]
 
 
@@ -218,6 +223,13 @@ def to_prometheus(data: Any) -> str:
                     samples["offsite_chain_length"].append("%s %s" % (labels, latest.get("chain_length") or 0))
                 samples["offsite_stored_bytes"].append("%s %d" % (labels, report.get("stored_bytes") or 0))
                 samples["offsite_backups"].append("%s %d" % (labels, report.get("backup_count") or 0))
+                drill = (ds.get("drills") or {}).get(provider)
+                if drill and drill.get("epoch"):
+                    samples["offsite_drill_timestamp_seconds"].append("%s %s" % (labels, drill["epoch"]))
+                    samples["offsite_drill_success"].append("%s %d" % (labels, drill.get("result") == "passed"))
+                within = ((ds.get("coverage") or {}).get(provider) or {}).get("all_verified_within_seconds")
+                if within is not None:
+                    samples["offsite_verify_coverage_seconds"].append("%s %s" % (labels, within))
     lines = []
     for name, help_text in METRICS:
         lines.append("# HELP %s %s" % (name, help_text))

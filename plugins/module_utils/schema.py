@@ -186,6 +186,8 @@ SCHEMA: Dict[str, Any] = {
                     ],
                 },
                 "max_age": {"$ref": "#/$defs/duration"},
+                "drill_every": {"$ref": "#/$defs/duration"},
+                "verify_coverage": {"$ref": "#/$defs/duration"},
                 "keep": {"$ref": "#/$defs/keep"},
                 "snapshot_prefix": {
                     "type": "string",

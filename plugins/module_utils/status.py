@@ -38,9 +38,11 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.module_args import settings_from_config
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import default_namespace
+from ansible_collections.offsite.zfs.plugins.module_utils.status_drills import add_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.status_legacy import legacy_report
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.verify import LEVELS, verify_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.verify_sample import run_sampled
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot, Zfs
 
 SEVERITIES = ("info", "warning", "critical")
@@ -393,6 +395,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         raise OffsiteError("verify must be one of %s, not %r." % (", ".join(LEVELS), verify), "bad_value")
     if verify == "decrypt" and (keys is None or not (keys.identities or keys.passphrase)):
         raise OffsiteError("verify=decrypt needs a key: pass identity, identity_file or passphrase.", "no_keys")
+    sample = params.get("sample")  # sampled verification over time (verify_sample.py)
+    if sample not in (None, "") and verify not in ("digest", "decrypt"):
+        raise OffsiteError("sample needs verify=digest or verify=decrypt.", "bad_value")
+    per_backup_verify = "objects" if sample not in (None, "") else verify
     max_age_param = params.get("max_age")
     if max_age_param not in (None, ""):
         max_age_param = parse_duration(max_age_param, "max_age")
@@ -460,7 +466,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         per_provider: Dict[str, Dict[str, Any]] = {}
         for name in reporting:
             report, found_problems = _provider_report(
-                ds, name, store_for.get(name), listings[name], namespace, verify, keys,
+                ds, name, store_for.get(name), listings[name], namespace, per_backup_verify, keys,
                 (ds, name) in running_backups, local, now, ds_max_age)
             per_provider[name] = report
             ds_problems.extend(found_problems)
@@ -495,6 +501,12 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
             "not_backed_up": {n: r["not_backed_up"] for n, r in per_provider.items()} if local is not None else None,
             "problems": ds_problems, "health": health_of(ds_problems),
         }
+
+    add_drills(host.state_dir, datasets, lambda d: settings_from_config(config, params, d).policy, now, problem,
+               health_of)
+    sampled = run_sampled(host.state_dir, sample, verify, listings, store_for, namespace, keys, datasets,
+                          lambda d: settings_from_config(config, params, d).policy, now, problem,
+                          health_of) if per_backup_verify != verify else None
 
     # Objects outside any backup directory.
     known = sorted(set(names) | set(found))
@@ -563,6 +575,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         "host": socket.gethostname(),
         "namespace": namespace,
         "verify": verify,
+        "sampled": sampled,
         "generated": iso(now),
         "generated_epoch": round(now, 3),
         "health": health,

@@ -123,8 +123,48 @@ options:
     description:
       - Allow receiving over a target that exists but does not continue the chain (C(zfs receive -F)).
         This destroys the target's diverging data and snapshots.
+      - With O(paths), allow copying into a O(dest) that is not empty (files there are overwritten).
     type: bool
     default: false
+  paths:
+    description:
+      - Get files back instead of the whole dataset. Files, directories or glob patterns (C(*), C(?), C([...]),
+        C(**)) inside the dataset, relative to its root (a leading C(/) is the root; C(/) alone is everything).
+      - The chain is received into a scratch place (O(scratch_pool) or O(scratch_dir)), which is mounted
+        read-only; the matching paths are copied to O(dest) with their contents, modes, owners, times,
+        extended attributes, symbolic links and hard links; then the scratch place is destroyed, on every exit
+        path (a run killed with C(-9) is cleaned up by the next run). The live dataset is never touched.
+      - Not for volumes. O(target), O(recursive), O(mountpoint), O(properties) and O(legacy) do not apply.
+    type: list
+    elements: str
+    version_added: 1.1.0
+  dest:
+    description:
+      - With O(paths), the directory on the host to copy them into, keeping their paths below the dataset
+        root. It must not exist or must be empty, unless O(force).
+    type: path
+    version_added: 1.1.0
+  list:
+    description:
+      - With O(paths), receive into the scratch place and return the matching paths (RV(matches)) without
+        copying anything.
+    type: bool
+    default: false
+    version_added: 1.1.0
+  scratch_pool:
+    description:
+      - With O(paths), an existing pool (or a dataset in one, not the restored dataset) to receive into; a
+        dataset C(<scratch_pool>/offsite-scratch-<id>) is created and destroyed.
+      - Mutually exclusive with O(scratch_dir).
+    type: str
+    version_added: 1.1.0
+  scratch_dir:
+    description:
+      - With O(paths), a directory for a file-backed scratch pool C(offsite-scratch-<id>) (a sparse file),
+        destroyed afterwards. Its free space is checked first against the chain's size (RV(scratch)).
+      - Defaults to the spool directory when O(scratch_pool) is not given.
+    type: path
+    version_added: 1.1.0
 """
 
 EXAMPLES = r"""
@@ -163,6 +203,22 @@ EXAMPLES = r"""
     legacy: true
     providers:
       old: {remote: "b2:acme-backups/offsite"}
+    identity_file: /root/offsite.key
+
+- name: Get one folder back from yesterday's snapshot, without touching the live dataset
+  offsite.zfs.offsite_restore:
+    dataset: tank/data@daily-20261120
+    paths: [home/alice/thesis]
+    dest: /root/recovered
+    scratch_dir: /var/tmp
+    identity_file: /root/offsite.key
+
+- name: See which files a pattern matches in the latest backup
+  offsite.zfs.offsite_restore:
+    dataset: tank/data
+    paths: ["etc/**/*.conf"]
+    list: true
+    scratch_pool: scratch
     identity_file: /root/offsite.key
 
 - name: Show what a restore would do
@@ -281,6 +337,80 @@ legacy:
   returned: when a legacy backup was restored
   type: bool
   sample: true
+paths:
+  description: With O(paths), the patterns as understood (relative to the dataset root).
+  returned: when paths are restored
+  type: list
+  elements: str
+  sample: ["/home/alice/thesis"]
+copied_to:
+  description: With O(paths), the directory the paths were (or would be) copied into (O(dest)).
+  returned: when paths are restored
+  type: str
+  sample: /root/recovered
+received_bytes:
+  description: With O(paths), the stream bytes received into the scratch place.
+  returned: when paths are restored, not in check mode
+  type: int
+  sample: 1048576
+scratch:
+  description:
+    - With O(paths), the scratch place (V(pool) for a file-backed pool, V(dataset) on O(scratch_pool)), where,
+      its name, the room it needs and the room there is.
+  returned: when paths are restored
+  type: dict
+  sample: {"kind": "pool", "where": "/var/tmp", "name": "offsite-scratch-1a2b3c4d5e6f", "needed_bytes": 93323264,
+           "free_bytes": 53687091200}
+copied:
+  description: With O(paths), each matched path copied, with its files and bytes.
+  returned: when paths are copied
+  type: list
+  elements: dict
+  sample: [{"path": "/home/alice/thesis", "files": 12, "bytes": 20971520}]
+files:
+  description: With O(paths), regular files copied (counting FIFOs). Also RV(directories), RV(symlinks), RV(hardlinks).
+  returned: when paths are copied
+  type: int
+  sample: 12
+directories:
+  description: With O(paths), directories copied.
+  returned: when paths are copied
+  type: int
+  sample: 3
+symlinks:
+  description: With O(paths), symbolic links copied (as links).
+  returned: when paths are copied
+  type: int
+  sample: 0
+hardlinks:
+  description: With O(paths), hard links recreated between copied files.
+  returned: when paths are copied
+  type: int
+  sample: 0
+not_copied:
+  description: With O(paths), device and socket files that were not copied.
+  returned: when paths are copied
+  type: list
+  elements: str
+  sample: []
+owners_kept:
+  description: With O(paths), whether owners were kept (only when the module runs as root).
+  returned: when paths are copied
+  type: bool
+  sample: true
+matches:
+  description: With O(list), the matching paths, with type, mode, owner, mtime, files and bytes.
+  returned: when list is true
+  type: list
+  elements: dict
+  sample: [{"path": "/etc/app/app.conf", "type": "file", "mode": "0644", "uid": 0, "gid": 0, "mtime": 1763694000,
+            "files": 1, "bytes": 512}]
+unmatched:
+  description: With O(paths), the patterns that match nothing (copying fails when there is one).
+  returned: when paths are restored
+  type: list
+  elements: str
+  sample: []
 msg:
   description: A one-line summary, or the one-sentence reason for a failure.
   returned: always
@@ -304,6 +434,7 @@ try:
     from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
     from ansible_collections.offsite.zfs.plugins.module_utils.legacy import restore_any
     from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+    from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore
     from ansible_collections.offsite.zfs.plugins.module_utils.tree import (
         mount_restored,
         run_tree_restore,
@@ -332,9 +463,17 @@ def main() -> None:
         mountpoint=dict(type="str"),
         properties=dict(type="dict"),
         legacy=dict(type="bool"),
+        paths=dict(type="list", elements="str"),
+        dest=dict(type="path"),
+        list=dict(type="bool", default=False),
+        scratch_pool=dict(type="str"),
+        scratch_dir=dict(type="path"),
     )
     argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[("scratch_pool", "scratch_dir"), ("paths", "recursive"),
+                                               ("paths", "target"), ("paths", "legacy")],
+                           required_by={"dest": "paths", "scratch_pool": "paths", "scratch_dir": "paths"})
     require_libraries(module)
     if IMPORT_ERROR:
         module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
@@ -357,7 +496,12 @@ def main() -> None:
             if not keys.identities and not keys.passphrase:
                 raise OffsiteError("Restoring needs a key: pass identity, identity_file or passphrase.", "no_keys")
         properties = validate_properties(params["properties"])
-        if params["recursive"]:
+        if params["paths"] is not None:
+            result = run_path_restore(settings, params["paths"], dest=params["dest"], snapshot=snapshot,
+                                      provider=provider, keys=keys, force=params["force"], list_only=params["list"],
+                                      check_mode=module.check_mode, scratch_pool=params["scratch_pool"],
+                                      scratch_dir=params["scratch_dir"])
+        elif params["recursive"]:
             if params["legacy"]:
                 raise OffsiteError("Legacy backups of the old tool are restored one dataset at a time; set "
                                    "recursive=false.", "bad_value")

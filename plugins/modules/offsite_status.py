@@ -69,6 +69,16 @@ options:
     type: str
     choices: [none, objects, digest, decrypt]
     default: none
+  sample:
+    description:
+      - With O(verify=digest) or O(verify=decrypt), check only part of the chunks per run, a percentage like
+        V(10%) or a byte budget like V(2GiB), least recently verified first, so that with V(p%) every chunk is
+        verified within ceil(100/p) runs. When each chunk was last verified is kept in the state directory.
+      - Adds C(coverage) per dataset and provider ("every chunk verified in the last N days") and RV(sampled);
+        C(verify_coverage) in the policy is the objective (a C(coverage_low) warning when it is not met).
+        See C(docs/restore-drills.md).
+    type: str
+    version_added: 1.1.0
   max_age:
     description:
       - The freshness objective, like V(36h), V(1d), V(90m), V(2w). The newest restorable backup of a dataset
@@ -227,6 +237,13 @@ summary:
     C(problems_by_severity), C(problems_by_code), C(running).
   returned: always
   type: dict
+sampled:
+  description:
+    - With O(sample), what this run verified, C(sample), C(chunks) (all), C(checked), C(checked_bytes) and
+      C(runs_for_full_coverage) (for a percentage). None without O(sample).
+  returned: always
+  type: dict
+  sample: {"sample": "25%", "chunks": 40, "checked": 10, "checked_bytes": 655360, "runs_for_full_coverage": 4}
 msg:
   description: One line, the most severe problem first.
   returned: always
@@ -258,6 +275,7 @@ def main() -> None:
     argument_spec = dict(
         datasets=dict(type="list", elements="str"),
         verify=dict(type="str", default="none", choices=["none", "objects", "digest", "decrypt"]),
+        sample=dict(type="str"),
         max_age=dict(type="str"),
         identity=dict(type="str", no_log=True),
         identity_file=dict(type="path"),

@@ -1,6 +1,7 @@
 """Run one operation in a child process (so a test can kill -9 it): python child.py SPEC.json
 
-SPEC: {"operation": "backup"|"restore", "config": {...}, "dataset": ..., "params": {...}, "kwargs": {...},
+SPEC: {"operation": "backup"|"restore"|"restore_paths", "config": {...}, "dataset": ..., "params": {...},
+       "kwargs": {...},
        "identity_file": ...}
 Prints the result as JSON on stdout.
 """
@@ -20,6 +21,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils import policy  # noqa:
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore  # noqa: E402
 
 
 def main() -> int:
@@ -28,6 +30,9 @@ def main() -> int:
     try:
         if spec["operation"] == "backup":
             result = run_backup(settings, **spec.get("kwargs", {}))
+        elif spec["operation"] == "restore_paths":
+            keys = load_keys(None, spec.get("identity_file"), spec.get("passphrase"))
+            result = run_path_restore(settings, keys=keys, **spec.get("kwargs", {}))
         else:
             keys = load_keys(None, spec.get("identity_file"), spec.get("passphrase"))
             result = run_restore(settings, keys=keys, **spec.get("kwargs", {}))

@@ -31,7 +31,7 @@ def spawn(lab: Any, operation: str, dataset: str, spec_dir: Path, params: Option
     """Run a backup or restore in a child process (tests/functional/child.py)."""
     spec = {"operation": operation, "config": lab.config, "dataset": dataset, "params": params or {},
             "kwargs": kwargs or {}, "identity_file": identity_file or str(lab.key.path)}
-    if operation == "restore":
+    if operation in ("restore", "restore_paths"):
         spec["params"] = dict(spec["params"], _single_provider=True)
     spec_dir.mkdir(parents=True, exist_ok=True)
     path = spec_dir / ("%s.json" % name)

@@ -288,6 +288,13 @@ def test_every_returned_key_is_documented_in_return(lab, ansible) -> None:
                              "identity_file": str(lab.key.path)}, False),
         ("offsite_status", {"config": config, "datasets": [ds]}, False),
         ("offsite_prune", {"config": config, "dataset": ds, "keep": {"last": 1}}, True),
+        ("offsite_restore", {"dataset": ds, "paths": ["data.bin"], "dest": str(lab.tmp / "paths"), "config": config,
+                             "identity_file": str(lab.key.path)}, False),
+        ("offsite_restore", {"dataset": ds, "paths": ["*.bin"], "list": True, "config": config,
+                             "identity_file": str(lab.key.path)}, False),
+        ("offsite_drill", {"datasets": [ds], "config": config, "identity_file": str(lab.key.path)}, True),
+        ("offsite_drill", {"datasets": [ds], "config": config, "identity_file": str(lab.key.path)}, False),
+        ("offsite_status", {"config": config, "datasets": [ds], "verify": "digest", "sample": "50%"}, False),
     ]
     problems = []
     for module, args, check in runs:

@@ -1,0 +1,343 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The scratch place: where a chain is received to read files out of it, then destroyed.
+
+Either a dataset `<scratch_pool>/offsite-scratch-<id>` on a pool the user names, or a file-backed pool
+`offsite-scratch-<id>` whose vdev is a sparse file in a directory with room. A marker file
+`<state_dir>/scratch/<id>.json` (0600) is written BEFORE anything is created and removed after
+everything is destroyed; it names the owner's PID and process start, so the next run destroys what a
+run killed with -9 left (its pool, dataset, vdev file and mount directory), and never what a live run
+is using. The scratch dataset also carries the user property offsite.zfs:scratch=<id>.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, Iterator, List, Optional
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    OffsiteError,
+    human_bytes,
+    pid_alive,
+    private_dir,
+    validate_dataset,
+    write_private_file,
+)
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
+
+PREFIX = "offsite-scratch-"
+SCRATCH_PROPERTY = "offsite.zfs:scratch"
+MIN_POOL_BYTES = 128 << 20  # zpool needs 64 MiB per vdev; metadata and slop on top
+SLACK_BYTES = 64 << 20
+
+
+@dataclass
+class Place:
+    id: str
+    kind: str  # "pool" (file-backed, ours) or "dataset" (on the user's pool)
+    root: str  # the dataset everything is received below (pool root, or our container dataset)
+    pool: str
+    vdev: Optional[str]
+    mount_dir: str
+    pid: int
+    start: str
+    created: float
+    clones: List[str] = field(default_factory=list)  # read-only clones of live snapshots (drills on zfs-fuse)
+
+    @property
+    def target(self) -> str:
+        return self.root + "/copy"
+
+
+def needed_bytes(stream_bytes: int) -> int:
+    """Room a received chain needs: its stream bytes plus a quarter and a fixed slack for metadata."""
+    return int(stream_bytes * 1.25) + SLACK_BYTES
+
+
+def _marker_dir(state_dir: str) -> str:
+    return os.path.join(state_dir, "scratch")
+
+
+def _marker(state_dir: str, place_id: str) -> str:
+    return os.path.join(_marker_dir(state_dir), place_id + ".json")
+
+
+def process_start(pid: int) -> str:
+    """The start time (clock ticks since boot) of a process, '' when unknown: tells a reused PID apart."""
+    try:
+        with open("/proc/%d/stat" % pid, "r", encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _owner_alive(place: Place) -> bool:
+    if place.pid == os.getpid() and place.start == process_start(os.getpid()):
+        return True
+    if not pid_alive(place.pid):
+        return False
+    start = process_start(place.pid)
+    return not start or not place.start or start == place.start
+
+
+def zpool_binary(zfs: Zfs) -> str:
+    directory = os.path.dirname(zfs.binary)
+    return os.path.join(directory, "zpool") if directory else "zpool"
+
+
+def _zpool(zfs: Zfs, args: List[str], what: str, retries: int = 0) -> str:
+    attempt = 0
+    while True:
+        try:
+            proc = subprocess.run([zpool_binary(zfs)] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, check=False)
+        except FileNotFoundError:
+            raise OffsiteError("The zpool command (%s) was not found; install ZFS or pass scratch_pool." %
+                               zpool_binary(zfs), "zfs_missing")
+        if proc.returncode == 0 or attempt >= retries or b"busy" not in proc.stderr:
+            break
+        attempt += 1
+        time.sleep(min(2.0, 0.1 * (2 ** attempt)))  # zfs-fuse: busy for a moment after heavy I/O
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise OffsiteError("Could not %s: %s" % (what, err[0] if err else "zpool exited %d" % proc.returncode),
+                           "zfs_failed")
+    return proc.stdout.decode("utf-8", "replace")
+
+
+def _pool_exists(zfs: Zfs, pool: str) -> bool:
+    proc = subprocess.run([zpool_binary(zfs), "list", "-H", "-o", "name", pool], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    return proc.returncode == 0 and proc.stdout.decode().strip() == pool
+
+
+# -- planning -------------------------------------------------------------------------------------------
+def plan(zfs: Zfs, dataset: str, stream_bytes: int, scratch_pool: Optional[str],
+         scratch_dir: Optional[str]) -> Dict[str, Any]:
+    """Where the scratch place would go and whether it has room; raises when it has not."""
+    need = needed_bytes(stream_bytes)
+    if scratch_pool:
+        validate_dataset(scratch_pool)
+        if scratch_pool == dataset or scratch_pool.startswith(dataset + "/"):
+            raise OffsiteError("The scratch pool %s is %s or inside it; the live dataset is never touched, so "
+                               "name another pool or dataset as scratch_pool." % (scratch_pool, dataset),
+                               "bad_scratch")
+        if not zfs.exists(scratch_pool):
+            raise OffsiteError("The scratch pool %s does not exist; name an existing pool (or a dataset in one) "
+                               "as scratch_pool, or pass scratch_dir." % scratch_pool, "bad_scratch")
+        free = int(zfs.get(scratch_pool, "available") or 0)
+        where = scratch_pool
+    else:
+        if not scratch_dir or not os.path.isabs(scratch_dir):
+            raise OffsiteError("scratch_dir must be an absolute directory (for a file-backed scratch pool); got "
+                               "%r." % scratch_dir, "bad_scratch")
+        if not os.path.isdir(scratch_dir):
+            raise OffsiteError("The scratch directory %s does not exist; create it or pass another scratch_dir or "
+                               "a scratch_pool." % scratch_dir, "bad_scratch")
+        free = shutil.disk_usage(scratch_dir).free
+        where = scratch_dir
+    if free < need:
+        raise OffsiteError("The scratch place %s has %s free, but receiving the chain of %s needs about %s; pass a "
+                           "scratch_pool or scratch_dir with more room." % (
+                               where, human_bytes(free), dataset, human_bytes(need)), "scratch_space")
+    return {"kind": "dataset" if scratch_pool else "pool", "where": where, "needed_bytes": need,
+            "free_bytes": free}
+
+
+# -- life cycle -------------------------------------------------------------------------------------------
+def _save(state_dir: str, place: Place) -> None:
+    private_dir(_marker_dir(state_dir))
+    write_private_file(_marker(state_dir, place.id), json.dumps(asdict(place), sort_keys=True).encode())
+
+
+def _load_all(state_dir: str) -> List[Place]:
+    directory = _marker_dir(state_dir)
+    places = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    for name in names:
+        if not (name.startswith(PREFIX) and name.endswith(".json")):
+            continue
+        try:
+            with open(os.path.join(directory, name), "r", encoding="utf-8") as handle:
+                places.append(Place(**json.load(handle)))
+        except (OSError, ValueError, TypeError):
+            continue
+    return places
+
+
+def create(zfs: Zfs, state_dir: str, dataset: str, stream_bytes: int, scratch_pool: Optional[str],
+           scratch_dir: Optional[str]) -> Place:
+    """Clean up what killed runs left, check the room, write the marker, then make the scratch place."""
+    cleanup_stale(zfs, state_dir)
+    where = plan(zfs, dataset, stream_bytes, scratch_pool, scratch_dir)
+    place_id = PREFIX + uuid.uuid4().hex[:12]
+    work = private_dir(os.path.join(_marker_dir(state_dir), place_id))
+    mount_dir = os.path.join(work, "mnt")
+    if scratch_pool:
+        place = Place(place_id, "dataset", scratch_pool + "/" + place_id, scratch_pool.split("/", 1)[0], None,
+                      mount_dir, os.getpid(), process_start(os.getpid()), time.time())
+    else:
+        vdev = os.path.join(str(scratch_dir), place_id + ".img")
+        place = Place(place_id, "pool", place_id, place_id, vdev, mount_dir, os.getpid(),
+                      process_start(os.getpid()), time.time())
+    _save(state_dir, place)  # the marker first: a kill -9 from here on is cleaned up by the next run
+    try:
+        if place.kind == "pool":
+            size = max(MIN_POOL_BYTES, where["needed_bytes"])
+            fd = os.open(str(place.vdev), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.ftruncate(fd, size)
+            finally:
+                os.close(fd)
+            _zpool(zfs, ["create", "-m", "none", "-O", "atime=off", "-O", "%s=%s" % (SCRATCH_PROPERTY, place_id),
+                         place.pool, str(place.vdev)], "create the scratch pool %s in %s" % (place.pool, scratch_dir))
+        else:
+            zfs.run(["create", "-o", "mountpoint=none", "-o", "canmount=off", "-o",
+                     "%s=%s" % (SCRATCH_PROPERTY, place_id), place.root],
+                    "create the scratch dataset %s" % place.root)
+    except BaseException:
+        destroy(zfs, state_dir, place)
+        raise
+    return place
+
+
+def mount_readonly(zfs: Zfs, place: Place) -> str:
+    """Mount the received copy read-only on the place's private directory; its path."""
+    os.makedirs(place.mount_dir, mode=0o700, exist_ok=True)
+    target = place.target
+    zfs.set_property(target, "readonly", "on")
+    zfs.set_property(target, "canmount", "on")
+    zfs.set_property(target, "mountpoint", place.mount_dir)
+    if zfs.get(target, "mounted") != "yes":
+        try:
+            zfs.run(["mount", target], "mount %s" % target, busy_retries=5)
+        except OffsiteError as exc:
+            if zfs.get(target, "mounted") != "yes":
+                raise OffsiteError("The scratch copy %s cannot be mounted (%s); nothing can be read from it." % (
+                    target, exc.message.rstrip(".")), "scratch_mount")
+    return place.mount_dir
+
+
+def clone_readonly(zfs: Zfs, state_dir: str, place: Place, snapshot: str) -> str:
+    """Mount a live snapshot read-only through a clone next to it (for ZFS without .zfs/snapshot); its path.
+
+    The clone is recorded in the marker before it is made and destroyed with the place.
+    """
+    name = "%s/%s-live%d" % (snapshot.split("/", 1)[0].split("@", 1)[0], place.id, len(place.clones))
+    mount_dir = "%s-live%d" % (place.mount_dir, len(place.clones))
+    place.clones.append(name)
+    _save(state_dir, place)
+    os.makedirs(mount_dir, mode=0o700, exist_ok=True)
+    props = {SCRATCH_PROPERTY: place.id, "readonly": "on", "mountpoint": mount_dir}
+    try:
+        zfs.run(["clone"] + [a for k, v in props.items() for a in ("-o", "%s=%s" % (k, v))] + [snapshot, name],
+                "clone %s" % snapshot)
+    except OffsiteError:
+        if zfs.exists(name):
+            raise
+        zfs.run(["clone", snapshot, name], "clone %s" % snapshot)  # older ZFS: no clone -o
+        for key, value in props.items():
+            zfs.set_property(name, key, value)
+    if zfs.get(name, "mounted") != "yes":
+        zfs.run(["mount", name], "mount %s" % name, busy_retries=5)
+    return mount_dir
+
+
+def _mounted_below(path: str) -> List[str]:
+    found = []
+    try:
+        with open("/proc/self/mounts", "r", encoding="utf-8") as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) > 1:
+                    point = parts[1].replace("\\040", " ")
+                    if point == path or point.startswith(path.rstrip("/") + "/"):
+                        found.append(point)
+    except OSError:
+        pass
+    return found
+
+
+def destroy(zfs: Zfs, state_dir: str, place: Place) -> None:
+    """Destroy everything of the place (pool or dataset, vdev file, mount directory), then its marker."""
+    for clone in place.clones:
+        if zfs.exists(clone):
+            if zfs.get(clone, SCRATCH_PROPERTY) != place.id:
+                raise OffsiteError("The dataset %s does not carry the scratch marker %s; it was left alone." % (
+                    clone, place.id), "scratch_cleanup")
+            zfs.destroy(clone, recursive=True)
+    if place.kind == "pool":
+        if _pool_exists(zfs, place.pool):
+            if zfs.exists(place.pool) and zfs.get(place.pool, SCRATCH_PROPERTY) != place.id:
+                raise OffsiteError("The pool %s does not carry the scratch marker %s; it was left alone." % (
+                    place.pool, place.id), "scratch_cleanup")
+            _zpool(zfs, ["destroy", "-f", place.pool], "destroy the scratch pool %s" % place.pool, retries=8)
+        if place.vdev and os.path.exists(place.vdev):
+            os.unlink(place.vdev)
+    else:
+        for name in (place.root,):
+            if zfs.exists(name):
+                if zfs.get(name, SCRATCH_PROPERTY) != place.id:
+                    raise OffsiteError("The dataset %s does not carry the scratch marker %s; it was left alone." % (
+                        name, place.id), "scratch_cleanup")
+                zfs.destroy(name, recursive=True)
+    for point in reversed(_mounted_below(place.mount_dir)):
+        subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    for point in [p for c in range(len(place.clones)) for p in _mounted_below("%s-live%d" % (place.mount_dir, c))]:
+        subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    shutil.rmtree(os.path.dirname(place.mount_dir), ignore_errors=True)
+    try:
+        os.unlink(_marker(state_dir, place.id))
+    except FileNotFoundError:
+        pass
+
+
+def cleanup_stale(zfs: Zfs, state_dir: str) -> List[str]:
+    """Destroy the scratch places of runs that are gone (kill -9, reboot); their ids."""
+    cleaned = []
+    for place in _load_all(state_dir):
+        if _owner_alive(place):
+            continue
+        try:
+            destroy(zfs, state_dir, place)
+            cleaned.append(place.id)
+        except OffsiteError:
+            continue  # reported again by the next run; never destroys what is not marked as ours
+    return cleaned
+
+
+@contextmanager
+def scratch_place(zfs: Zfs, state_dir: str, dataset: str, stream_bytes: int, scratch_pool: Optional[str],
+                  scratch_dir: Optional[str]) -> Iterator[Place]:
+    """A scratch place destroyed on every exit: return, exception, SIGTERM/SIGHUP (kill -9: the next run)."""
+    previous: Dict[int, Any] = {}
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, stop)
+    except ValueError:
+        previous = {}  # not the main thread: signals stay as they are
+    place = create(zfs, state_dir, dataset, stream_bytes, scratch_pool, scratch_dir)
+    try:
+        yield place
+    finally:
+        try:
+            destroy(zfs, state_dir, place)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
