@@ -380,7 +380,7 @@ class Zfs:
         cached = self._bookmark_pools.get(pool)
         if cached is not None:
             return cached
-        usage = self._probe([])
+        usage = self._probe(["bookmark"])  # usage text: OpenZFS lists the verb, zfs-fuse has no such command
         text = (usage.stdout + usage.stderr).decode("utf-8", "replace")
         supported = bool(re.search(r"^\s+bookmark\s", text, re.MULTILINE))
         if supported:

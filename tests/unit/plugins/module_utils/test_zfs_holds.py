@@ -23,10 +23,15 @@ echo "$(basename "$0") $*" >> "$dir/calls"
 case "$(basename "$0") $1" in
 "zpool get")
     cat "$dir/feature" 2>/dev/null || { echo "bad property list" >&2; exit 2; }; exit 0 ;;
-"zfs ")
-    echo "usage: zfs command args ..." >&2
-    echo "	hold [-r] <tag> <snapshot> ..." >&2
-    [ "$FLAVOUR" = openzfs ] && echo "	bookmark <snapshot|bookmark> <newbookmark>" >&2
+"zfs bookmark")
+    [ $# -gt 1 ] && exit 0
+    if [ "$FLAVOUR" = openzfs ]; then
+        echo "missing snapshot argument" >&2; echo "usage:" >&2
+        echo "	bookmark <snapshot|bookmark> <newbookmark>" >&2
+    else
+        echo "unrecognized command 'bookmark'" >&2; echo "usage: zfs command args ..." >&2
+        echo "	hold [-r] <tag> <snapshot> ..." >&2
+    fi
     exit 2 ;;
 "zfs hold")
     if grep -qx "$2 $3" "$dir/holds" 2>/dev/null; then
@@ -46,8 +51,6 @@ case "$(basename "$0") $1" in
     exit 0 ;;
 "zfs get")
     [ "$6" = userrefs ] && { grep -c " $7\\$" "$dir/holds" 2>/dev/null || true; exit 0; } ;;
-"zfs bookmark")
-    exit 0 ;;
 "zfs list")
     printf 'tank/ds#offsite-local-00000000000000aa\\t170\\t7\\t1700000000\\ntank/ds/child#x\\t1\\t1\\t1\\n'
     printf 'tank/ds#offsite-s3-00000000000000bb\\t187\\t9\\t1700000100\\n'
@@ -108,7 +111,7 @@ def test_holds_listing_is_detected_not_assumed(tmp_path, monkeypatch):
 def test_zfs_fuse_has_no_bookmarks_and_zpool_is_not_even_asked(tmp_path, monkeypatch):
     zfs = scripted(tmp_path, monkeypatch, "fuse")
     assert zfs.bookmarks_supported("tank/ds") is False
-    assert calls(tmp_path) == ["zfs "]
+    assert calls(tmp_path) == ["zfs bookmark"]
 
 
 @pytest.mark.parametrize("feature,expected", [("active", True), ("enabled", True), ("disabled", False),
@@ -119,7 +122,7 @@ def test_openzfs_bookmarks_follow_the_pool_feature(tmp_path, monkeypatch, featur
         (tmp_path / "feature").write_text(feature + "\n")
     assert zfs.bookmarks_supported("tank/ds/child") is expected
     assert zfs.bookmarks_supported("tank/other") is expected  # one answer per pool
-    assert calls(tmp_path) == ["zfs ", "zpool get -H -o value feature@bookmarks tank"]
+    assert calls(tmp_path) == ["zfs bookmark", "zpool get -H -o value feature@bookmarks tank"]
 
 
 def test_bookmark_list_and_destroy_argv(tmp_path, monkeypatch):
