@@ -20,7 +20,7 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, holds, locks, status_bases
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     ChunkSource,
     HashingWriter,
@@ -140,8 +140,11 @@ class ProviderRun:
                                    bytes_stored=present.manifest.stored_bytes,
                                    message="%s@%s is already backed up to %s." % (
                                        settings.dataset, self.snapshot.name, name))
+                self._keep_base()
                 return self.result
             base = None if self.full else choose_base(self.local, self.snapshot, backups)
+            if base is None and not self.full:  # the snapshot is gone: a bookmark of it still links by guid
+                base = holds.bookmark_base(self.zfs, self.snapshot, backups)
             backup_id = catalog.make_backup_id(self.snapshot.name, self.snapshot.guid, base.name if base else None)
             plan = self.zfs.send_plan(self.snapshot, base, settings.send_options)
             estimate, method = self.zfs.estimate(plan)
@@ -149,21 +152,33 @@ class ProviderRun:
             self.result.update(backup_id=backup_id, kind="incremental" if base else "full",
                                base=base.name if base else None, base_guid=str(base.guid) if base else None,
                                send_flags=plan.flags, estimated_bytes=estimate, estimate_method=method,
-                               estimated_chunks=est_chunks)
+                               estimated_chunks=est_chunks, base_kind=status_bases.kind_of(base))
             if self.check_mode:
+                self.result.update(status_bases.backup_plan_notes(self.zfs, self.snapshot, base, self.local,
+                                                                  backups, self.full, name))
                 self.result.update(status="planned", changed=True, message="would upload %s %s backup of %s@%s%s to %s "
                                    "(about %s in ~%d chunks)" % (
                                        "an" if base else "a", self.result["kind"], settings.dataset,
                                        self.snapshot.name,
                                        " from %s" % base.name if base else "", name, human_bytes(estimate),
-                                       est_chunks))
+                                       est_chunks) + self.result.get("base_note", ""))
                 return self.result
             self._upload(backup_id, plan, base, estimate, method, est_chunks, backups)
+            self._keep_base()
             return self.result
         finally:
             if lock is not None:
                 self.store.pass_fds = ()
                 lock.release()
+
+    def _keep_base(self) -> None:
+        """Hold (and bookmark) what was just backed up, the base of the next incremental (holds.py)."""
+        if not self.check_mode and (self.settings.policy or {}).get("hold_base", True):
+            kept = holds.keep_base_safely(self.zfs, self.settings.state_dir, self.settings.namespace,
+                                          self.store.name, self.snapshot, self.local)
+            self.result["base_hold"] = kept
+            if kept.get("error"):
+                self.result["message"] = "%s; warning: %s" % (self.result.get("message", ""), kept["error"])
 
     # -- the upload, with resume --------------------------------------------------------
     def _new_journal(self, backup_id: str, plan: SendPlan, encryption: codec.Encryption) -> Dict[str, Any]:
@@ -255,6 +270,7 @@ class ProviderRun:
                                  self.snapshot.creation),
             kind="incremental" if base else "full",
             base=SnapshotRef(base.name, str(base.guid), base.createtxg, base.creation) if base else None,
+            **holds.manifest_base_fields(base),
             send_flags=list(plan.flags),
             compression={"algorithm": settings.compression, "level": settings.compression_level},
             encryption={"kind": encryption.kind,

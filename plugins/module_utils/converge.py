@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, snapshot_managers
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import already_present, run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
@@ -104,7 +104,11 @@ def _converge_dataset(settings: DatasetSettings, check_mode: bool, now: Optional
     full_every = policy.get("full_every", DEFAULT_FULL_EVERY)
     zfs = zfs or Zfs(settings.zfs)
     dataset = settings.dataset
-    is_due, latest, why = due(zfs.snapshots(dataset), prefix, every, now)
+    if policy.get("snapshot_pattern"):  # a snapshot manager's snapshots: back up its newest, take none
+        is_due, latest, why = snapshot_managers.newest_matching(zfs.snapshots(dataset), policy["snapshot_pattern"],
+                                                                dataset)
+    else:
+        is_due, latest, why = due(zfs.snapshots(dataset), prefix, every, now)
     result: Dict[str, Any] = {"dataset": dataset, "due": is_due, "reason": why, "snapshot_created": False,
                               "changed": False, "providers": {}, "failed_providers": []}
     target_name = snapshot_name(prefix, now) if is_due else latest.name

@@ -65,6 +65,8 @@ class Manifest:
     finished: str = ""
     dataset_type: str = "filesystem"
     mac: str = ""
+    base_kind: str = "snapshot"  # or "bookmark": the incremental was sent from dataset#base_bookmark
+    base_bookmark: str = ""
 
     @property
     def plain_bytes(self) -> int:
@@ -85,7 +87,7 @@ class Manifest:
             "dataset_type": self.dataset_type,
             "snapshot": asdict(self.snapshot),
             "kind": self.kind,
-            "base": asdict(self.base) if self.base else None,
+            "base": _base_body(self.base, self.base_kind, self.base_bookmark),
             "send": {"flags": list(self.send_flags)},
             "compression": dict(self.compression),
             "encryption": dict(self.encryption),
@@ -114,6 +116,16 @@ class Manifest:
         data = self.body()
         data["mac"] = self.mac
         return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
+def _base_body(base: Optional[SnapshotRef], kind: str, bookmark: str) -> Optional[Dict[str, Any]]:
+    """The base object; kind and bookmark only for a bookmark base (older manifests keep their exact MAC)."""
+    if base is None:
+        return None
+    body = asdict(base)
+    if kind == "bookmark":
+        body.update(kind="bookmark", bookmark=bookmark)
+    return body
 
 
 def _need(data: Dict[str, Any], key: str, kind: Any, where: str) -> Any:
@@ -198,6 +210,8 @@ def parse(raw: bytes, where: str = "manifest") -> Manifest:
             finished=str(data.get("finished", "")),
             dataset_type=str(data.get("dataset_type", "filesystem")),
             mac=str(data.get("mac", "")),
+            base_kind="bookmark" if base is not None and data["base"].get("kind") == "bookmark" else "snapshot",
+            base_bookmark=str(data["base"].get("bookmark", "")) if base is not None else "",
         )
         totals = data.get("totals") or {}
         if totals and (totals.get("chunks") != len(chunks) or totals.get("plain_bytes") != manifest.plain_bytes

@@ -43,7 +43,8 @@ DEFAULT_SNAPSHOT_PREFIX = "offsite"
 
 TOP_KEYS = {"recipients", "providers", "namespace", "state_dir", "log_dir", "rclone", "zfs", "defaults", "datasets"}
 SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "every", "full_every", "max_age", "keep",
-                "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots"}
+                "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots",
+                "snapshot_pattern", "hold_base"}
 SETTING_KEYS |= {"drill_every", "verify_coverage"}  # drills (drill.py), sampled verify (verify_sample.py)
 PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env", "bwlimit",
                  "connect_timeout", "io_timeout", "low_level_retries", "call_timeout", "unreachable_budget"}

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
@@ -375,6 +375,10 @@ def prune_dataset(settings: DatasetSettings, check_mode: bool, zfs: Optional[Zfs
         kept_items = entry.pop("_items", None)
         if kept_items is not None:
             items[name] = kept_items
+            if entry.get("deleted") and not check_mode:  # our hold follows the newest base still there
+                moved = holds.follow_prune_safely(zfs or Zfs(settings.zfs), settings, name, list(chains(kept_items)))
+                if moved:
+                    entry["base_hold"] = moved
     if local:
         result["local"] = _prune_local(settings, zfs or Zfs(settings.zfs), keep, items, check_mode,
                                        bool(result["failed_providers"]))
@@ -396,6 +400,11 @@ def _prune_local(settings: DatasetSettings, zfs: Zfs, keep: Dict[str, Any], item
     outcome["kept"] = [{"snapshot": n, "reasons": r} for n, r in sorted(kept.items())]
     outcome["deleted"] = [{"snapshot": n, "reason": r} for n, r in sorted(deleted.items())]
     outcome["ignored"] = [s.name for s in snaps if not s.ours]
+    held = holds.held_among(zfs, settings.dataset, [r["snapshot"] for r in outcome["deleted"]])
+    for record in [r for r in outcome["deleted"] if r["snapshot"] in held]:  # destroy would fail "busy"
+        outcome["deleted"].remove(record)
+        outcome["kept"].append({"snapshot": record["snapshot"], "reasons": [
+            "held (%d user holds; see zfs holds or docs/snapshot-managers.md): left alone" % held[record["snapshot"]]]})
     if not check_mode:
         for record in outcome["deleted"]:
             zfs.destroy("%s@%s" % (settings.dataset, record["snapshot"]))

@@ -194,6 +194,12 @@ SCHEMA: Dict[str, Any] = {
                     "pattern": "^(?![\\s\\S]*\\n)[A-Za-z0-9_][A-Za-z0-9_.:-]{0,200}$",
                     "x-rule": "must be letters, digits and _ . : - (not starting with - or .)",
                 },
+                "snapshot_pattern": {
+                    "type": "string",
+                    "pattern": "^(?![\\s\\S]*\\n)[A-Za-z0-9_*?\\[][A-Za-z0-9_.:*?\\[\\]!-]{0,200}$",
+                    "x-rule": "must be a shell-style pattern (* ? [..]) over letters, digits and _ . : -",
+                },
+                "hold_base": {"type": "boolean"},
                 "recursive": {"type": "boolean"},
                 "exclude": {"type": "array", "items": {"type": "string", "minLength": 1}},
                 "prune_incomplete_after": {"$ref": "#/$defs/duration"},

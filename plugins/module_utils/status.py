@@ -28,7 +28,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, progress
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, progress, status_bases
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -470,6 +470,9 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
                 (ds, name) in running_backups, local, now, ds_max_age)
             per_provider[name] = report
             ds_problems.extend(found_problems)
+        ds_problems.extend(status_bases.status_problems(
+            zfs, ds, local, {n: listings[n].for_dataset(ds) for n in reporting}, per_provider, host.state_dir,
+            namespace, (settings.policy or {}).get("hold_base", True)))
         latests = [r["latest"] for r in per_provider.values() if r["latest"]]
         latest = max(latests, key=lambda item: (item["created_epoch"] or 0)) if latests else None
         fresh_somewhere = any(r["fresh"] for r in per_provider.values())

@@ -9,6 +9,7 @@ no `written`, no `send -n -v -P`, no -w/-c/-L/-e): features are detected, never 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -47,6 +48,17 @@ class Snapshot:
     @property
     def full_name(self) -> str:
         return "%s@%s" % (self.dataset, self.name)
+
+
+@dataclass
+class Bookmark(Snapshot):
+    """A bookmark used as an incremental base: name is the snapshot it was made of, bookmark its own name."""
+
+    bookmark: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return "%s#%s" % (self.dataset, self.bookmark)
 
 
 @dataclass
@@ -89,6 +101,7 @@ class Zfs:
     def __init__(self, binary: str = "zfs") -> None:
         self.binary = binary
         self._caps: Optional[Capabilities] = None
+        self._bookmark_pools: Dict[str, bool] = {}
 
     # -- plumbing -------------------------------------------------------------------
     def run(self, args: Sequence[str], what: str, busy_retries: int = 0) -> str:
@@ -290,7 +303,7 @@ class Zfs:
             if proc.returncode == 0 and match:
                 return int(match.group(1)), "zfs send -nvP"
         snap = plan.snapshot
-        if plan.base is not None and caps.written:
+        if plan.base is not None and caps.written and not isinstance(plan.base, Bookmark):
             value = self.get(snap.full_name, "written@%s" % plan.base.name)
             if value.isdigit():
                 return int(value), "written@base"
@@ -317,3 +330,97 @@ class Zfs:
         argv.append(target)
         return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 bufsize=0)
+
+    # -- holds and bookmarks (chains that survive snapshot managers: holds.py decides) ----------
+    def hold(self, tag: str, name: str) -> bool:
+        """Place the user hold tag on the snapshot name; False when it was already there."""
+        try:
+            self.run(["hold", tag, name], "hold %s with tag %s" % (name, tag), busy_retries=3)
+        except OffsiteError as exc:
+            if "tag already exists" in exc.message:
+                return False
+            raise
+        return True
+
+    def release(self, tag: str, name: str) -> bool:
+        """Release the user hold tag from name; False when the snapshot or the tag is not there."""
+        try:
+            self.run(["release", tag, name], "release the hold %s on %s" % (tag, name), busy_retries=3)
+        except OffsiteError as exc:
+            if any(text in exc.message for text in ("no such tag", "does not exist", "could not find")):
+                return False
+            raise
+        return True
+
+    def userrefs(self, name: str) -> int:
+        """How many user holds name has (the userrefs property; 0 where this ZFS does not know it)."""
+        value = self.get(name, "userrefs")
+        return int(value) if value.isdigit() else 0
+
+    def holds(self, name: str) -> Optional[List[str]]:
+        """The hold tags on name, or None where `zfs holds` cannot list them (zfs-fuse lacks its helper)."""
+        proc = self._probe(["holds", "-H", name])
+        if proc.returncode != 0:
+            return None
+        tags = []
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 2 and parts[0] == name:
+                tags.append(parts[1])
+        return tags
+
+    def zpool_binary(self) -> str:
+        """zpool beside this zfs when it has a directory (tests script both), else zpool from PATH."""
+        folder = os.path.dirname(self.binary)
+        return os.path.join(folder, "zpool") if folder else "zpool"
+
+    def bookmarks_supported(self, dataset: str) -> bool:
+        """Whether this zfs has `zfs bookmark` and the dataset's pool has the bookmarks feature enabled."""
+        pool = dataset.split("/", 1)[0]
+        cached = self._bookmark_pools.get(pool)
+        if cached is not None:
+            return cached
+        usage = self._probe(["bookmark"])  # usage text: OpenZFS lists the verb, zfs-fuse has no such command
+        text = (usage.stdout + usage.stderr).decode("utf-8", "replace")
+        supported = bool(re.search(r"^\s+bookmark\s", text, re.MULTILINE))
+        if supported:
+            try:
+                proc = self._probe_zpool(["get", "-H", "-o", "value", "feature@bookmarks", pool])
+                supported = proc.returncode == 0 and proc.stdout.decode().strip() in ("enabled", "active")
+            except OSError:
+                supported = False
+        self._bookmark_pools[pool] = supported
+        return supported
+
+    def _probe_zpool(self, args: Sequence[str]) -> "subprocess.CompletedProcess[bytes]":
+        return subprocess.run([self.zpool_binary()] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, check=False)
+
+    def bookmark(self, snapshot: Snapshot, name: str) -> None:
+        """Bookmark snapshot as dataset#name."""
+        validate_snapshot(name)
+        self.run(["bookmark", snapshot.full_name, "%s#%s" % (snapshot.dataset, name)],
+                 "bookmark %s as %s#%s" % (snapshot.full_name, snapshot.dataset, name))
+
+    def bookmarks(self, dataset: str) -> List[Bookmark]:
+        """The bookmarks of dataset, oldest first (name is left empty: only the manifests know the snapshot's)."""
+        validate_dataset(dataset)
+        out = self.run(["list", "-H", "-p", "-t", "bookmark", "-d", "1", "-o", "name,guid,createtxg,creation",
+                        dataset], "list the bookmarks of %s" % dataset)
+        marks = []
+        for line in out.splitlines():
+            parts = line.split("\t")
+            if len(parts) != 4 or "#" not in parts[0]:
+                continue
+            ds, _sep, mark = parts[0].partition("#")
+            if ds != dataset:
+                continue
+            try:
+                marks.append(Bookmark(ds, "", int(parts[1]), int(parts[2]), int(parts[3]), bookmark=mark))
+            except ValueError:
+                continue
+        marks.sort(key=lambda b: b.createtxg)
+        return marks
+
+    def destroy_bookmark(self, dataset: str, name: str) -> None:
+        self.run(["destroy", "%s#%s" % (dataset, name)], "destroy the bookmark %s#%s" % (dataset, name))

@@ -235,6 +235,11 @@ providers:
       V(failed); with C(backup_id), C(kind) (full or incremental), C(base), C(chunks), C(chunks_resumed),
       C(bytes_plain), C(bytes_stored), C(estimated_bytes), C(estimated_chunks), C(estimate_method),
       C(seconds), C(rate_bytes_per_second), C(retries) and a one-sentence C(message).
+    - C(base_kind) is V(snapshot) or V(bookmark) (sent from a bookmark because the snapshot was gone).
+      C(base_hold) says which snapshot now carries the hold C(offsite:<provider>) (C(tag), C(snapshot),
+      C(held), C(bookmark), C(released), C(error) when the hold could not be placed). In check mode,
+      C(base_at_risk) and C(base_risk) say whether the base has no hold and no bookmark, or is gone and
+      the backup will be full, and why.
   returned: always
   type: dict
   sample:

@@ -188,6 +188,10 @@ datasets:
       C(base), C(created), C(stream_bytes), C(stored_bytes), C(chunks), C(complete), C(intact), C(restorable),
       C(chain_length), C(objects), C(listed_bytes), C(last_upload), C(verified)), C(latest), C(chain_length),
       C(stored_bytes), C(fresh) and C(not_backed_up).
+    - For a dataset on this host, each provider also has C(base), the base of its next incremental backup
+      (C(snapshot), C(guid), C(present), C(userrefs), C(our_hold), C(bookmark), C(at_risk), C(next_backup)
+      V(incremental) or V(full), C(from), C(reason)); problems C(base_at_risk), C(full_backup_next) and
+      C(base_gone) name it before the next backup is forced to be full.
   returned: always
   type: dict
   sample:

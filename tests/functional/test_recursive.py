@@ -168,6 +168,9 @@ def test_destroyed_child_keeps_remote_backups_and_failed_child_is_named(lab):
     names = make_tree(lab)
     run_tree_backup(settings_for(lab), pool, "r1", create=True)
     assert len(remote_backups(lab, names["cache"])) == 1
+    # Each child's backed-up snapshot is held (the base of its next incremental): release it to destroy.
+    assert "dataset is busy" in harness.run(["zfs", "destroy", "-r", names["cache"]], check=False).stderr
+    harness.run(["zfs", "release", "offsite:local", names["cache"] + "@r1"])
     destroy_when_idle(names["cache"])
     fill(lab, names["alice"], 300, "more.bin")
     second = run_tree_backup(settings_for(lab), pool, "r2", create=True)
