@@ -43,6 +43,7 @@ DEFAULT_SNAPSHOT_PREFIX = "offsite"
 TOP_KEYS = {"recipients", "providers", "namespace", "state_dir", "log_dir", "rclone", "zfs", "defaults", "datasets"}
 SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "every", "full_every", "max_age", "keep",
                 "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots"}
+SETTING_KEYS |= {"at", "slack"}  # the schedule of every (module_utils/schedule.py)
 PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env"}
 
 

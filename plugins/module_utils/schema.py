@@ -165,6 +165,12 @@ SCHEMA: Dict[str, Any] = {
                     },
                 },
                 "every": {"$ref": "#/$defs/duration"},
+                "at": {
+                    "type": "string",
+                    "pattern": "^(?![\\s\\S]*\\n)([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?( ?(Z|UTC))?$",
+                    "x-rule": "must be a time of day like 02:00 (host local time) or 02:00Z (UTC)",
+                },
+                "slack": {"$ref": "#/$defs/duration"},
                 "full_every": {
                     "x-rule": "must be a duration like 30d or {incrementals: N}",
                     "anyOf": [
