@@ -20,7 +20,7 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, lineage, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     ChunkSource,
     HashingWriter,
@@ -141,6 +141,9 @@ class ProviderRun:
                                    message="%s@%s is already backed up to %s." % (
                                        settings.dataset, self.snapshot.name, name))
                 return self.result
+            self.lineage = lineage.for_backup(settings.dataset, name, settings.namespace, self.local, backups,
+                                              bool((settings.policy or {}).get("new_lineage")))
+            self.result["lineage"] = lineage.label(self.lineage)
             base = None if self.full else choose_base(self.local, self.snapshot, backups)
             backup_id = catalog.make_backup_id(self.snapshot.name, self.snapshot.guid, base.name if base else None)
             plan = self.zfs.send_plan(self.snapshot, base, settings.send_options)
@@ -262,6 +265,7 @@ class ProviderRun:
                         "wrapped_identity": encryption.wrapped_identity,
                         "sealed_key": codec.seal(key, encryption.recipients)},
             chunk_size=settings.chunk_size,
+            lineage=getattr(self, "lineage", ""),
             chunks=manifest_chunks,
             estimate={"bytes": estimate, "method": method},
             host=socket.gethostname(),

@@ -65,6 +65,7 @@ class Manifest:
     finished: str = ""
     dataset_type: str = "filesystem"
     mac: str = ""
+    lineage: str = ""  # "" is the dataset's first lineage; module_utils/lineage.py
 
     @property
     def plain_bytes(self) -> int:
@@ -98,6 +99,7 @@ class Manifest:
             "tool_version": self.tool_version,
             "started": self.started,
             "finished": self.finished,
+            **({"lineage": self.lineage} if self.lineage else {}),  # absent in 1.0.0 manifests (same mac)
         }
 
     def compute_mac(self, key: bytes) -> str:
@@ -198,6 +200,7 @@ def parse(raw: bytes, where: str = "manifest") -> Manifest:
             finished=str(data.get("finished", "")),
             dataset_type=str(data.get("dataset_type", "filesystem")),
             mac=str(data.get("mac", "")),
+            lineage=str(data.get("lineage", "")),
         )
         totals = data.get("totals") or {}
         if totals and (totals.get("chunks") != len(chunks) or totals.get("plain_bytes") != manifest.plain_bytes

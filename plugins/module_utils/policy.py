@@ -44,6 +44,7 @@ TOP_KEYS = {"recipients", "providers", "namespace", "state_dir", "log_dir", "rcl
 SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "every", "full_every", "max_age", "keep",
                 "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots"}
 SETTING_KEYS |= {"at", "slack"}  # the schedule of every (module_utils/schedule.py)
+SETTING_KEYS |= {"new_lineage"}  # module_utils/lineage.py
 PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env"}
 
 

@@ -171,6 +171,7 @@ SCHEMA: Dict[str, Any] = {
                     "x-rule": "must be a time of day like 02:00 (host local time) or 02:00Z (UTC)",
                 },
                 "slack": {"$ref": "#/$defs/duration"},
+                "new_lineage": {"type": "boolean"},
                 "full_every": {
                     "x-rule": "must be a duration like 30d or {incrementals: N}",
                     "anyOf": [

@@ -28,7 +28,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, progress
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, lineage, locks, progress
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -326,6 +326,7 @@ def _provider_report(ds: str, provider: str, store: Optional[Store], listing: ca
         "backup_count": len(entries),
         "complete_count": sum(1 for e in entries if e["complete"]),
         "restorable_count": len(restorable),
+        "lineages": lineage.summary(backups),
         "latest": latest,
         "chain_length": latest["chain_length"] if latest else None,
         "stored_bytes": sum(e["listed_bytes"] for e in entries),
