@@ -20,7 +20,7 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, lineage, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, hostid, lineage, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     ChunkSource,
     HashingWriter,
@@ -131,6 +131,11 @@ class ProviderRun:
             listing = catalog.list_backups(self.store, settings.namespace, settings.dataset,
                                            work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
             backups = listing.for_dataset(settings.dataset)
+            self.host_id = hostid.get(settings.state_dir, create=not self.check_mode)
+            others = hostid.foreign(backups, self.host_id)
+            if others:
+                raise OffsiteError("Backup of %s to %s refused: %s." % (
+                    settings.dataset, name, hostid.describe(settings.namespace, others, self.host_id)), "foreign_host")
             present = already_present(backups, self.snapshot, self.full)
             if present is not None:
                 self.result.update(status="present", changed=False, backup_id=present.backup_id,
@@ -266,6 +271,7 @@ class ProviderRun:
                         "sealed_key": codec.seal(key, encryption.recipients)},
             chunk_size=settings.chunk_size,
             lineage=getattr(self, "lineage", ""),
+            host_id=getattr(self, "host_id", ""),
             chunks=manifest_chunks,
             estimate={"bytes": estimate, "method": method},
             host=socket.gethostname(),

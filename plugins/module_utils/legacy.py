@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, hostid, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import DigestReader, chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     TOOL_VERSION,
@@ -604,7 +604,8 @@ def _adopt_one(store: Store, settings: DatasetSettings, backup: LegacyBackup, ba
                     "sealed_key": codec.seal(key, codec.parse_recipients(recipients))},
         chunk_size=max([r.plain_bytes for r in records] or [0]), chunks=records,
         estimate={"bytes": done, "method": f"adopted from the old tool's {backup.name} ({backup.layout})"},
-        host=socket.gethostname(), tool_version=TOOL_VERSION, started=started, finished=_now())
+        host=socket.gethostname(), tool_version=TOOL_VERSION, started=started, finished=_now(),
+        host_id=hostid.get(settings.state_dir))  # issue 12: adopted backups are this host's
     manifest.seal_with(key)
     store.put_bytes(f"{bdir}/{catalog.MANIFEST}", manifest.to_json())
     return manifest

@@ -66,6 +66,7 @@ class Manifest:
     dataset_type: str = "filesystem"
     mac: str = ""
     lineage: str = ""  # "" is the dataset's first lineage; module_utils/lineage.py
+    host_id: str = ""  # the writing host's id (module_utils/hostid.py); "" before 1.1
 
     @property
     def plain_bytes(self) -> int:
@@ -100,6 +101,7 @@ class Manifest:
             "started": self.started,
             "finished": self.finished,
             **({"lineage": self.lineage} if self.lineage else {}),  # absent in 1.0.0 manifests (same mac)
+            **({"host_id": self.host_id} if self.host_id else {}),
         }
 
     def compute_mac(self, key: bytes) -> str:
@@ -201,6 +203,7 @@ def parse(raw: bytes, where: str = "manifest") -> Manifest:
             dataset_type=str(data.get("dataset_type", "filesystem")),
             mac=str(data.get("mac", "")),
             lineage=str(data.get("lineage", "")),
+            host_id=str(data.get("host_id", "")),
         )
         totals = data.get("totals") or {}
         if totals and (totals.get("chunks") != len(chunks) or totals.get("plain_bytes") != manifest.plain_bytes

@@ -28,7 +28,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, lineage, locks, progress
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, hostid, lineage, locks, progress
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -464,6 +464,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
                 (ds, name) in running_backups, local, now, ds_max_age)
             per_provider[name] = report
             ds_problems.extend(found_problems)
+            others = hostid.foreign(listings[name].for_dataset(ds), hostid.read(host.state_dir) or "")
+            if others:
+                ds_problems.append(problem("foreign_host", "critical", ds, name, None, "%s on %s: %s." % (
+                    ds, name, hostid.describe(namespace, others, hostid.read(host.state_dir) or ""))))
         latests = [r["latest"] for r in per_provider.values() if r["latest"]]
         latest = max(latests, key=lambda item: (item["created_epoch"] or 0)) if latests else None
         fresh_somewhere = any(r["fresh"] for r in per_provider.values())

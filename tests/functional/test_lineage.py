@@ -75,3 +75,33 @@ def test_a_rebuilt_host_keeps_its_history_and_restores_the_real_data(lab):
     old = lab.restore(ds, snapshot=first["datasets"][ds]["snapshot"], target=lab.pool.name + "/old")
     assert old["lineage"] == "original"
     assert harness.tree_digest(lab.pool.mountpoint(lab.pool.name + "/old")) == real
+
+
+def test_two_hosts_in_one_namespace_never_touch_each_others_backups(lab):
+    # Two hosts = two state dirs (two host ids) with the same namespace on one remote.
+    ds = lab.pool.create("data")
+    harness.write_data(lab.pool.mountpoint(ds), 2, 128 << 10)
+    first = lab.backup(ds, snapshot="a1", create=True)
+    assert first["failed_providers"] == [], first["msg"]
+    assert lab.backup(ds, snapshot="a2", create=True, full=True)["failed_providers"] == []
+    host_a = (Path(lab.config["state_dir"]) / "host-id").read_text().strip()
+    config_a = dict(lab.config)
+    lab.config = dict(lab.config, state_dir=str(lab.tmp / "state-b"))
+    refused = lab.backup(ds, snapshot="b1", create=True)
+    entry = refused["providers"]["local"]
+    assert entry["error_code"] == "foreign_host", entry
+    host_b = (lab.tmp / "state-b" / "host-id").read_text().strip()
+    assert host_a != host_b and host_a in entry["message"] and host_b in entry["message"]
+    assert "namespace testhost holds 2 backups of it written by another host" in entry["message"]
+    pruned = prune_dataset(lab.settings(ds), check_mode=False, keep={"last": 1})
+    assert pruned["failed_providers"] == ["local"] and pruned["providers"]["local"]["error_code"] == "foreign_host"
+    assert len(backup_dirs(lab.remotes["local"], ds)) == 2, "host b deleted nothing of host a's"
+    status = run_status(lab.config, {"datasets": [ds]})
+    flagged = [p for p in status["datasets"][ds]["problems"] if p["code"] == "foreign_host"]
+    assert flagged and flagged[0]["severity"] == "critical" and host_a in flagged[0]["message"]
+    lab.config = config_a
+    assert lab.backup(ds, snapshot="b1")["failed_providers"] == [], "host a goes on as before"
+    status_a = run_status(lab.config, {"datasets": [ds]})
+    assert not [p for p in status_a["datasets"][ds]["problems"] if p["code"] == "foreign_host"]
+    own_prune = prune_dataset(lab.settings(ds), check_mode=False, keep={"last": 1})
+    assert len(own_prune["providers"]["local"]["deleted"]) == 1, "host a prunes its own backups"
