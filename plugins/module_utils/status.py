@@ -465,7 +465,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
             per_provider[name] = report
             ds_problems.extend(found_problems)
             others = hostid.foreign(listings[name].for_dataset(ds), hostid.read(host.state_dir) or "")
-            if others:
+            if others and namespace == own_namespace:  # this host's namespace, not one it was asked to report
                 ds_problems.append(problem("foreign_host", "critical", ds, name, None, "%s on %s: %s." % (
                     ds, name, hostid.describe(namespace, others, hostid.read(host.state_dir) or ""))))
         latests = [r["latest"] for r in per_provider.values() if r["latest"]]
