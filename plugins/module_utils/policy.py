@@ -46,6 +46,7 @@ SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "ever
 SETTING_KEYS |= {"at", "slack"}  # the schedule of every (module_utils/schedule.py)
 SETTING_KEYS |= {"new_lineage"}  # module_utils/lineage.py
 PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env"}
+PROVIDER_KEYS |= {"require_mount"}  # module_utils/mounts.py
 
 
 @dataclass
@@ -172,6 +173,7 @@ def make_provider(name: str, spec: Dict[str, Any], rclone: str) -> Provider:
             rclone_config=spec.get("rclone_config"),
             env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
             rclone=rclone,
+            require_mount=spec.get("require_mount") or None,
         )
     except (TypeError, ValueError):
         raise OffsiteError("Provider %s has a setting of the wrong type." % name, "bad_config")

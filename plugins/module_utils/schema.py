@@ -100,6 +100,7 @@ SCHEMA: Dict[str, Any] = {
                 "retries": {"type": "integer", "minimum": 0, "maximum": 100},
                 "retry_delay": {"$ref": "#/$defs/duration"},
                 "rclone_config": {"type": "string", "minLength": 1},
+                "require_mount": {"type": "string", "pattern": "^/", "x-rule": "must be an absolute path"},
                 "env": {
                     "type": "object",
                     "propertyNames": {"pattern": "^(?![\\s\\S]*\\n)RCLONE_[A-Z0-9_]+$",

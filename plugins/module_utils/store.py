@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, TypeVar
 
+from ansible_collections.offsite.zfs.plugins.module_utils import mounts
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 
 T = TypeVar("T")
@@ -34,6 +35,7 @@ class Provider:
     rclone_config: Optional[str] = None
     env: Dict[str, str] = field(default_factory=dict)
     rclone: str = "rclone"
+    require_mount: Optional[str] = None  # module_utils/mounts.py
 
 
 @dataclass
@@ -90,6 +92,7 @@ class Store:
         return env
 
     def argv(self, *args: str) -> List[str]:
+        mounts.check(self.provider.name, getattr(self.provider, "require_mount", None))
         return [self.provider.rclone] + list(args)
 
     def _run(self, args: List[str], what: str, data: Optional[bytes] = None,

@@ -105,3 +105,18 @@ def test_two_hosts_in_one_namespace_never_touch_each_others_backups(lab):
     assert not [p for p in status_a["datasets"][ds]["problems"] if p["code"] == "foreign_host"]
     own_prune = prune_dataset(lab.settings(ds), check_mode=False, keep={"last": 1})
     assert len(own_prune["providers"]["local"]["deleted"]) == 1, "host a prunes its own backups"
+
+
+def test_a_provider_on_an_unmounted_disk_fails_clearly_and_writes_nothing(lab):
+    ds = lab.pool.create("data")
+    harness.write_data(lab.pool.mountpoint(ds), 5, 64 << 10)
+    disk = lab.tmp / "usb"
+    disk.mkdir()
+    lab.add_local("usb", require_mount=str(disk))
+    lab.config["providers"]["usb"]["remote"] = str(disk / "offsite")
+    result = lab.backup(ds, snapshot="s1", create=True)
+    assert result["failed_providers"] == ["usb"]
+    assert result["providers"]["usb"]["error_code"] == "not_mounted"
+    assert "requires %s to be mounted" % disk in result["providers"]["usb"]["message"]
+    assert result["providers"]["local"]["status"] == "uploaded", "the other provider is not held up"
+    assert list(disk.iterdir()) == [], "nothing was written below the mount point"
