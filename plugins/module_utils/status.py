@@ -522,6 +522,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
             else:
                 host_problems.append(entry)
 
+    if limit is None and compare_local and not any(d["backup_count"] for d in datasets.values()):
+        host_problems.append(problem("nothing_offsite", "critical", None, None, None,  # never "ok" with nothing
+                                     "No provider holds any backup of this host (namespace %s): nothing of it is "
+                                     "offsite; list its datasets in the policy and run offsite_backup." % namespace))
     all_problems = list(host_problems)
     for entry in datasets.values():
         all_problems.extend(entry["problems"])

@@ -120,3 +120,15 @@ def test_a_provider_on_an_unmounted_disk_fails_clearly_and_writes_nothing(lab):
     assert "requires %s to be mounted" % disk in result["providers"]["usb"]["message"]
     assert result["providers"]["local"]["status"] == "uploaded", "the other provider is not held up"
     assert list(disk.iterdir()) == [], "nothing was written below the mount point"
+
+
+def test_a_host_with_nothing_offsite_is_never_ok(lab):
+    ds = lab.pool.create("data")
+    lab.pool.snapshot(ds, "local-only")
+    lab.config["datasets"] = {}
+    status = run_status(lab.config, {})
+    assert status["health"] == "critical"
+    assert [p["code"] for p in status["host_problems"]] == ["nothing_offsite"]
+    assert "No provider holds any backup of this host (namespace testhost)" in status["host_problems"][0]["message"]
+    lab.backup(ds, snapshot="local-only")
+    assert "nothing_offsite" not in [p["code"] for p in run_status(lab.config, {})["host_problems"]]
