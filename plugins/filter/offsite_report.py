@@ -117,6 +117,13 @@ def fleet_report(hostvars: Any, hosts: List[str], var: str = "offsite_report_sta
                 "problems": [{"code": p.get("code"), "severity": p.get("severity"), "message": p.get("message")}
                              for p in ds.get("problems") or []],
             })
+        if not result.get("datasets"):  # a host with nothing to show is a row too, never "ok" by omission
+            rows.append({"host": host, "namespace": entry["namespace"], "dataset": "", "health": health,
+                         "freshness": "none", "latest_snapshot": None, "latest_created": None, "age_seconds": None,
+                         "age_text": "never", "max_age_text": "", "chain_length": None, "stored_bytes": 0,
+                         "stored_text": "", "backups": 0, "providers": [],
+                         "problems": [{"code": p.get("code"), "severity": p.get("severity"),
+                                       "message": p.get("message")} for p in entry["host_problems"]]})
         for name, info in sorted((result.get("providers") or {}).items()):
             if name not in providers_seen:
                 providers_seen.append(name)

@@ -20,7 +20,15 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, holds, locks, status_bases
+from ansible_collections.offsite.zfs.plugins.module_utils import (
+    catalog,
+    codec,
+    holds,
+    hostid,
+    lineage,
+    locks,
+    status_bases,
+)
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     ChunkSource,
     HashingWriter,
@@ -131,6 +139,11 @@ class ProviderRun:
             listing = catalog.list_backups(self.store, settings.namespace, settings.dataset,
                                            work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
             backups = listing.for_dataset(settings.dataset)
+            self.host_id = hostid.get(settings.state_dir, create=not self.check_mode)
+            others = hostid.foreign(backups, self.host_id)
+            if others:
+                raise OffsiteError("Backup of %s to %s refused: %s." % (
+                    settings.dataset, name, hostid.describe(settings.namespace, others, self.host_id)), "foreign_host")
             present = already_present(backups, self.snapshot, self.full)
             if present is not None:
                 self.result.update(status="present", changed=False, backup_id=present.backup_id,
@@ -145,6 +158,12 @@ class ProviderRun:
             base = None if self.full else choose_base(self.local, self.snapshot, backups)
             if base is None and not self.full:  # the snapshot is gone: a bookmark of it still links by guid
                 base = holds.bookmark_base(self.zfs, self.snapshot, backups)
+            # A bookmark of a backed-up snapshot ties this dataset to its backups as a snapshot does.
+            known = list(self.local) + ([base] if base is not None and base not in self.local else [])
+            self.lineage = lineage.for_backup(settings.dataset, name, settings.namespace, known, backups,
+                                              bool((settings.policy or {}).get("new_lineage")),
+                                              origin=self.zfs.origin(settings.dataset))
+            self.result["lineage"] = lineage.label(self.lineage)
             backup_id = catalog.make_backup_id(self.snapshot.name, self.snapshot.guid, base.name if base else None)
             plan = self.zfs.send_plan(self.snapshot, base, settings.send_options)
             estimate, method = self.zfs.estimate(plan)
@@ -278,6 +297,8 @@ class ProviderRun:
                         "wrapped_identity": encryption.wrapped_identity,
                         "sealed_key": codec.seal(key, encryption.recipients)},
             chunk_size=settings.chunk_size,
+            lineage=getattr(self, "lineage", ""),
+            host_id=getattr(self, "host_id", ""),
             chunks=manifest_chunks,
             estimate={"bytes": estimate, "method": method},
             host=socket.gethostname(),

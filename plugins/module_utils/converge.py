@@ -4,9 +4,10 @@
 """Convergence: bring each dataset of the policy to "backed up recently enough, everywhere".
 
 For each dataset: a snapshot `<prefix>-<UTC timestamp>` is taken only when the newest one this
-collection took is older than `every`; the newest such snapshot is backed up to every selected
-provider that lacks it, full or incremental per `full_every`. Nothing due and nothing missing:
-changed=false, and no command but listings runs. Twice in a row, the second run changes nothing.
+collection took is in an earlier slot of `every` (slots start at `at`, see module_utils/schedule.py);
+the newest such snapshot is backed up to every selected provider that lacks it, full or incremental
+per `full_every`. Nothing due and nothing missing: changed=false, and no command but listings runs.
+Twice in a row, the second run changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, snapshot_managers
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, schedule, snapshot_managers
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import already_present, run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
@@ -38,18 +39,15 @@ def is_policy_snapshot(name: str, prefix: str) -> bool:
     return name.startswith(prefix + "-") and bool(_STAMP.match(name[len(prefix) + 1:]))
 
 
-def due(snaps: Sequence[Snapshot], prefix: str, every: float, now: float) -> Tuple[bool, Optional[Snapshot], str]:
-    """Whether a new policy snapshot is due, the newest existing one, and why."""
+def due(snaps: Sequence[Snapshot], prefix: str, every: float, now: float,
+        plan: Optional[schedule.Schedule] = None) -> Tuple[bool, Optional[Snapshot], str]:
+    """Whether a new policy snapshot is due, the newest existing one, and why (slots: module_utils/schedule.py)."""
     ours = [s for s in snaps if is_policy_snapshot(s.name, prefix)]
     latest = max(ours, key=lambda s: s.createtxg) if ours else None
     if latest is None:
         return True, None, "no %s-* snapshot yet" % prefix
-    age = now - latest.creation
-    if age >= every:
-        return True, latest, "the newest snapshot %s is %s old (every %s)" % (
-            latest.name, human_duration(age), human_duration(every))
-    return False, latest, "the newest snapshot %s is %s old (every %s)" % (
-        latest.name, human_duration(age), human_duration(every))
+    is_due, why = schedule.due(plan or schedule.make(float(every)), latest.creation, now)
+    return is_due, latest, "the newest snapshot %s is %s" % (latest.name, why)
 
 
 def full_reason(backups: Sequence[catalog.Backup], full_every: Any, now: float) -> Optional[str]:
@@ -108,7 +106,8 @@ def _converge_dataset(settings: DatasetSettings, check_mode: bool, now: Optional
         is_due, latest, why = snapshot_managers.newest_matching(zfs.snapshots(dataset), policy["snapshot_pattern"],
                                                                 dataset)
     else:
-        is_due, latest, why = due(zfs.snapshots(dataset), prefix, every, now)
+        plan = schedule.make(every, policy.get("at"), policy.get("slack"), dataset)
+        is_due, latest, why = due(zfs.snapshots(dataset), prefix, every, now, plan)
     result: Dict[str, Any] = {"dataset": dataset, "due": is_due, "reason": why, "snapshot_created": False,
                               "changed": False, "providers": {}, "failed_providers": []}
     target_name = snapshot_name(prefix, now) if is_due else latest.name

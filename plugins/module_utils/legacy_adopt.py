@@ -18,7 +18,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, hostid
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import TOOL_VERSION, OffsiteError, validate_snapshot
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import list_legacy, read_final_guid, read_header
@@ -163,7 +163,8 @@ def _adopt_one(store: Store, settings: DatasetSettings, backup: LegacySet, base:
                     "sealed_key": codec.seal(key, codec.parse_recipients(recipients))},
         chunk_size=max([r.plain_bytes for r in records] or [0]), chunks=records,
         estimate={"bytes": done, "method": f"adopted from the old tool's {backup.name} ({backup.format})"},
-        host=socket.gethostname(), tool_version=TOOL_VERSION, started=started, finished=_now())
+        host=socket.gethostname(), tool_version=TOOL_VERSION, started=started, finished=_now(),
+        host_id=hostid.get(settings.state_dir))
     manifest.seal_with(key)
     store.put_bytes(f"{bdir}/{catalog.MANIFEST}", manifest.to_json())
     return manifest

@@ -67,6 +67,8 @@ class Manifest:
     mac: str = ""
     base_kind: str = "snapshot"  # or "bookmark": the incremental was sent from dataset#base_bookmark
     base_bookmark: str = ""
+    lineage: str = ""  # "" is the dataset's first lineage; module_utils/lineage.py
+    host_id: str = ""  # the writing host's id (module_utils/hostid.py); "" before 1.1
 
     @property
     def plain_bytes(self) -> int:
@@ -100,6 +102,8 @@ class Manifest:
             "tool_version": self.tool_version,
             "started": self.started,
             "finished": self.finished,
+            **({"lineage": self.lineage} if self.lineage else {}),  # absent in 1.0.0 manifests (same mac)
+            **({"host_id": self.host_id} if self.host_id else {}),
         }
 
     def compute_mac(self, key: bytes) -> str:
@@ -212,6 +216,8 @@ def parse(raw: bytes, where: str = "manifest") -> Manifest:
             mac=str(data.get("mac", "")),
             base_kind="bookmark" if base is not None and data["base"].get("kind") == "bookmark" else "snapshot",
             base_bookmark=str(data["base"].get("bookmark", "")) if base is not None else "",
+            lineage=str(data.get("lineage", "")),
+            host_id=str(data.get("host_id", "")),
         )
         totals = data.get("totals") or {}
         if totals and (totals.get("chunks") != len(chunks) or totals.get("plain_bytes") != manifest.plain_bytes

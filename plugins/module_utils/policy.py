@@ -46,8 +46,11 @@ SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "ever
                 "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots",
                 "snapshot_pattern", "hold_base"}
 SETTING_KEYS |= {"drill_every", "verify_coverage"}  # drills (drill.py), sampled verify (verify_sample.py)
+SETTING_KEYS |= {"at", "slack"}  # the schedule of every (module_utils/schedule.py)
+SETTING_KEYS |= {"new_lineage"}  # module_utils/lineage.py
 PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env", "bwlimit",
                  "connect_timeout", "io_timeout", "low_level_retries", "call_timeout", "unreachable_budget"}
+PROVIDER_KEYS |= {"require_mount"}  # module_utils/mounts.py
 
 
 @dataclass
@@ -175,6 +178,7 @@ def make_provider(name: str, spec: Dict[str, Any], rclone: str) -> Provider:
             env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
             rclone=rclone,
             **provider_bounds(name, spec),
+            require_mount=spec.get("require_mount") or None,
         )
     except (TypeError, ValueError):
         raise OffsiteError("Provider %s has a setting of the wrong type." % name, "bad_config")

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, hostid, lineage, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
@@ -251,7 +251,12 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
                                        work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
         backups = listing.for_dataset(dataset)
         complete = [b for b in backups if b.complete]
-        decision = plan([to_item(b) for b in complete], keep)
+        own = hostid.get(settings.state_dir, create=not check_mode)
+        others = hostid.foreign(complete, own)
+        if others:  # never apply this host's keep rules to another host's backups
+            raise OffsiteError("Prune of %s on %s refused: %s." % (
+                dataset, name, hostid.describe(settings.namespace, others, own)), "foreign_host")
+        decision = lineage.plan_per_lineage(lambda some: [to_item(b) for b in some], complete, keep, plan)
         by_id = {b.backup_id: b for b in backups}
         for backup_id, reasons in sorted(decision.keep.items()):
             entry["kept"].append({"backup_id": backup_id, "snapshot": by_id[backup_id].snapshot_name,

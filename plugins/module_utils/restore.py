@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, lineage, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
@@ -90,6 +90,7 @@ class Source:
     store: Store
     chain: List[catalog.Backup]
     skipped: List[str] = field(default_factory=list)
+    lineages: List[Dict[str, Any]] = field(default_factory=list)  # lineage.summary of the store's backups
 
 
 def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Optional[str],
@@ -128,7 +129,7 @@ def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Opt
                 reasons.append("%s has %s@%s but not the backups it is based on (broken chain)" % (
                     store.name, dataset, target.manifest.snapshot.name))
             continue
-        return Source(store, chain, reasons)
+        return Source(store, chain, reasons, lineage.summary(backups))
     raise OffsiteError("No provider can restore %s%s: %s." % (
         dataset, "@" + snapshot if snapshot else "", "; ".join(reasons) or "no provider is selected"), "no_backup")
 
@@ -472,6 +473,7 @@ def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store]
         "changed": False, "dataset": dataset, "target": target, "namespace": settings.namespace,
         "provider": source.store.name, "snapshot": final.snapshot.name, "guid": final.snapshot.guid,
         "chain": [b.backup_id for b in chain], "skipped_providers": source.skipped,
+        "lineage": lineage.label(lineage.lineage_of(chain[-1])), "lineages": source.lineages,
     }
     staging = target + STAGING_SUFFIX
     target_exists = zfs.exists(target)
@@ -555,5 +557,6 @@ def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store]
     result.update(received=received, bytes=total, seconds=round(seconds, 3),
                   rate_bytes_per_second=int(total / seconds),
                   msg="restored %s@%s from %s into %s: %d backups, %s" % (
-                      dataset, final.snapshot.name, source.store.name, target, len(received), human_bytes(total)))
+                      dataset, final.snapshot.name, source.store.name, target, len(received), human_bytes(total))
+                  + lineage.note(result["lineage"], source.lineages))
     return result

@@ -108,6 +108,7 @@ SCHEMA: Dict[str, Any] = {
                             "pattern": "^[A-Za-z0-9.:, -]+$",
                             "x-rule": "must be an rclone bandwidth limit like 10M, 10M:off or \"08:00,2M 23:00,off\""},
                 "rclone_config": {"type": "string", "minLength": 1},
+                "require_mount": {"type": "string", "pattern": "^/", "x-rule": "must be an absolute path"},
                 "env": {
                     "type": "object",
                     "propertyNames": {"pattern": "^(?![\\s\\S]*\\n)RCLONE_[A-Z0-9_]+$",
@@ -173,6 +174,13 @@ SCHEMA: Dict[str, Any] = {
                     },
                 },
                 "every": {"$ref": "#/$defs/duration"},
+                "at": {
+                    "type": "string",
+                    "pattern": "^(?![\\s\\S]*\\n)([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?( ?(Z|UTC))?$",
+                    "x-rule": "must be a time of day like 02:00 (host local time) or 02:00Z (UTC)",
+                },
+                "slack": {"$ref": "#/$defs/duration"},
+                "new_lineage": {"type": "boolean"},
                 "full_every": {
                     "x-rule": "must be a duration like 30d or {incrementals: N}",
                     "anyOf": [

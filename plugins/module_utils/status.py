@@ -28,7 +28,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, progress, status_bases
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, hostid, lineage, locks, progress, status_bases
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -329,6 +329,7 @@ def _provider_report(ds: str, provider: str, store: Optional[Store], listing: ca
         "backup_count": len(entries),
         "complete_count": sum(1 for e in entries if e["complete"]),
         "restorable_count": len(restorable),
+        "lineages": lineage.summary(backups),
         "latest": latest,
         "chain_length": latest["chain_length"] if latest else None,
         "stored_bytes": sum(e["listed_bytes"] for e in entries),
@@ -470,6 +471,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
                 (ds, name) in running_backups, local, now, ds_max_age)
             per_provider[name] = report
             ds_problems.extend(found_problems)
+            others = hostid.foreign(listings[name].for_dataset(ds), hostid.read(host.state_dir) or "")
+            if others and namespace == own_namespace:  # this host's namespace, not one it was asked to report
+                ds_problems.append(problem("foreign_host", "critical", ds, name, None, "%s on %s: %s." % (
+                    ds, name, hostid.describe(namespace, others, hostid.read(host.state_dir) or ""))))
         ds_problems.extend(status_bases.status_problems(
             zfs, ds, local, {n: listings[n].for_dataset(ds) for n in reporting}, per_provider, host.state_dir,
             namespace, (settings.policy or {}).get("hold_base", True)))
@@ -533,6 +538,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
             else:
                 host_problems.append(entry)
 
+    if limit is None and compare_local and not any(d["backup_count"] for d in datasets.values()):
+        host_problems.append(problem("nothing_offsite", "critical", None, None, None,  # never "ok" with nothing
+                                     "No provider holds any backup of this host (namespace %s): nothing of it is "
+                                     "offsite; list its datasets in the policy and run offsite_backup." % namespace))
     all_problems = list(host_problems)
     for entry in datasets.values():
         all_problems.extend(entry["problems"])

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, TypeVar
 
-from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
+from ansible_collections.offsite.zfs.plugins.module_utils import mounts, rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 
 T = TypeVar("T")
@@ -44,6 +44,7 @@ class Provider:
     call_timeout: float = 300.0
     unreachable_budget: float = 60.0
     bwlimit: Optional[str] = None
+    require_mount: Optional[str] = None  # module_utils/mounts.py
 
 
 # rclone exit codes that mean "not there" (directory, object); no retry helps those listings.
@@ -122,6 +123,7 @@ class Store:
 
     def argv(self, verb: str, *args: str) -> List[str]:
         """rclone VERB, the bounding flags, then the arguments (the paths stay last)."""
+        mounts.check(self.provider.name, getattr(self.provider, "require_mount", None))
         return [self.provider.rclone, verb] + self.bounds() + list(args)
 
     def failure(self, what: str, returncode: int, stderr: bytes) -> StoreError:

@@ -14,7 +14,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
@@ -168,6 +168,16 @@ class Zfs:
 
     def get(self, name: str, prop: str) -> str:
         return self.run(["get", "-H", "-p", "-o", "value", prop, name], "read %s of %s" % (prop, name)).strip()
+
+    def origin(self, name: str) -> Optional[Tuple[int, int]]:
+        """When the dataset itself was made: (creation, createtxg); None when zfs cannot say."""
+        try:
+            out = self.run(["get", "-H", "-p", "-o", "value", "creation,createtxg", name],
+                           "read the creation of %s" % name)
+            creation, createtxg = (int(v) for v in out.split())
+        except (OffsiteError, ValueError):
+            return None
+        return creation, createtxg
 
     def dataset_type(self, name: str) -> str:
         return self.get(name, "type")

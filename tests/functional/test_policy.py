@@ -54,6 +54,23 @@ def test_converge_snapshots_only_when_due_and_a_second_run_changes_nothing(lab):
     assert len(backup_ids(lab.remotes["second"], ds)) == 2
 
 
+def test_at_sets_the_time_of_day_a_daily_snapshot_is_due(lab):
+    # every: 1d at a time two hours from now: a run then is due, though the newest snapshot is only 2h old
+    # (the 1.0.0 rule, age >= every, said not due for another 22h).
+    ds = lab.pool.create("data")
+    fill(lab, ds, 4)
+    start = time.time()
+    at = time.strftime("%H:%MZ", time.gmtime(start + 7200))
+    lab.config["datasets"] = {ds: {"every": "1d", "at": at, "providers": ["local"]}}
+    first = converge_dataset(lab.settings(ds), now=start)
+    assert first["due"] is True and first["snapshot_created"] is True
+    second = converge_dataset(lab.settings(ds), now=start + 60)
+    assert second["due"] is False and "(every 1d at %s; next due from " % at in second["reason"]
+    third = converge_dataset(lab.settings(ds), now=start + 7200 + 60)
+    assert third["due"] is True and third["snapshot_created"] is True, third["reason"]
+    assert third["providers"]["local"]["kind"] == "incremental"
+
+
 def test_a_provider_that_missed_the_newest_snapshot_catches_up_without_a_new_snapshot(lab):
     ds = lab.pool.create("data")
     fill(lab, ds, 3)

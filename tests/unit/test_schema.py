@@ -69,7 +69,7 @@ BAD = [
     ({"defaults": {"compression": {"algorithm": "lz4"}}},
      "defaults.compression.algorithm: must be one of zstd, gzip, none"),
     ({"defaults": {"compression": {"level": 40}}}, "defaults.compression.level: must be <= 22"),
-    ({"defaults": {"evry": "1d"}}, "defaults: has an unknown key evry; known keys are chunk_size, compression,"),
+    ({"defaults": {"evry": "1d"}}, "defaults: has an unknown key evry; known keys are at, chunk_size, compression,"),
     ({"providers": {"b2": {"remote": "b2:x", "retries": -1}}}, "providers.b2.retries: must be >= 0"),
     ({"providers": {"b2": {}}}, "providers.b2: is missing the required key remote"),
     ({"providers": {"all": {"remote": "x"}}}, 'providers: the key "all" is not a valid provider name'),

@@ -47,6 +47,9 @@ class ModelZfs(Zfs):
     def get(self, name: str, prop: str) -> str:
         return {"referenced": "65536", "type": "filesystem"}[prop]
 
+    def origin(self, name: str) -> Tuple[int, int]:
+        return 1, 1  # the dataset is older than its snapshots (not recreated)
+
     def hold(self, tag: str, name: str) -> bool:
         self.calls.append(("hold", "%s %s" % (tag, name)))
         new = (tag, name) not in self.held
