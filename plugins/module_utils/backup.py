@@ -20,7 +20,7 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     ChunkSource,
     HashingWriter,
@@ -129,7 +129,8 @@ class ProviderRun:
             self.store.pass_fds = (lock.fd,)  # uploads hold the lock too, even after kill -9 of this process
         try:
             listing = catalog.list_backups(self.store, settings.namespace, settings.dataset,
-                                           work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
+                                           work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None,
+                                           trust=settings.trust)
             backups = listing.for_dataset(settings.dataset)
             present = already_present(backups, self.snapshot, self.full)
             if present is not None:
@@ -271,7 +272,12 @@ class ProviderRun:
         )
         manifest.seal_with(key)
         self._check_uploaded(bdir, manifest_chunks)
-        self.store.put_bytes(bdir + "/" + catalog.MANIFEST, manifest.to_json())
+        manifest_bytes = manifest.to_json()
+        signature = signing.sign_checked(settings.trust, settings.namespace, settings.dataset, backup_id,
+                                         manifest_bytes)
+        if signature is not None:  # before the manifest: its presence means complete
+            self.store.put_bytes(bdir + "/" + signing.SIGNATURE, signature)
+        self.store.put_bytes(bdir + "/" + catalog.MANIFEST, manifest_bytes)
         try:
             os.unlink(jpath)
         except OSError:
@@ -478,6 +484,7 @@ def run_backup(settings: DatasetSettings, snapshot: Optional[str] = None, create
     zfs = zfs or Zfs(settings.zfs)
     if not check_mode:
         codec.encryption_for_backup(settings.recipients, settings.passphrase)  # fail early on bad keys
+        signing.sign_checked(settings.trust, settings.namespace, settings.dataset, "preflight", b"")
     elif settings.recipients:
         codec.parse_recipients(settings.recipients)
     snap, created, local = resolve_snapshot(zfs, settings, snapshot, create, check_mode)

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import DigestReader, chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     TOOL_VERSION,
@@ -606,7 +606,11 @@ def _adopt_one(store: Store, settings: DatasetSettings, backup: LegacyBackup, ba
         estimate={"bytes": done, "method": f"adopted from the old tool's {backup.name} ({backup.layout})"},
         host=socket.gethostname(), tool_version=TOOL_VERSION, started=started, finished=_now())
     manifest.seal_with(key)
-    store.put_bytes(f"{bdir}/{catalog.MANIFEST}", manifest.to_json())
+    raw = manifest.to_json()
+    signature = signing.sign_checked(settings.trust, settings.namespace, settings.dataset, backup_id, raw)
+    if signature is not None:  # adopted backups are signed like new ones, before the manifest
+        store.put_bytes(f"{bdir}/{signing.SIGNATURE}", signature)
+    store.put_bytes(f"{bdir}/{catalog.MANIFEST}", raw)
     return manifest
 
 

@@ -248,7 +248,8 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
         if check_mode:
             lock.release()  # only probing: a backup running now is what the check reports
         listing = catalog.list_backups(store, settings.namespace, dataset,
-                                       work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
+                                       work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None,
+                                       trust=settings.trust)
         backups = listing.for_dataset(dataset)
         complete = [b for b in backups if b.complete]
         decision = plan([to_item(b) for b in complete], keep)

@@ -28,7 +28,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, progress
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, progress, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -237,7 +237,9 @@ def _provider_report(ds: str, provider: str, store: Optional[Store], listing: ca
         damage_severity = "critical" if backup.backup_id in newest_chain_ids else "warning"
         if backup.manifest is None:
             if backup.manifest_error:
-                problems.append(problem("bad_manifest", "warning", ds, provider, backup.backup_id,
+                refused = backup.manifest_code in signing.CODES  # forged, replayed or unsigned: never trusted
+                problems.append(problem(backup.manifest_code, "critical" if refused else "warning", ds, provider,
+                                        backup.backup_id, backup.manifest_error if refused else
                                         "%s; back %s up again and delete the damaged backup directory." % (
                                             backup.manifest_error.rstrip("."), label)))
                 continue
@@ -282,7 +284,7 @@ def _provider_report(ds: str, provider: str, store: Optional[Store], listing: ca
                                     "(guid %s): it cannot be restored; take a full backup." % (
                                         where[0].upper() + where[1:], manifest.base.name, provider,
                                         manifest.base.guid)))
-        referenced = {c.object for c in manifest.chunks} | {catalog.MANIFEST}
+        referenced = {c.object for c in manifest.chunks} | {catalog.MANIFEST, signing.SIGNATURE}
         extra = sorted(name for name in backup.objects if name not in referenced)
         if extra:
             problems.append(problem("orphan_object", "warning", ds, provider, backup.backup_id,
@@ -416,7 +418,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         store = (stores or {}).get(name) or Store(host.providers[name])
         store_for[name] = store
         try:
-            listings[name] = catalog.list_backups(store, namespace, work_dir=work_dir)
+            listings[name] = catalog.list_backups(store, namespace, work_dir=work_dir, trust=host.trust)
         except OffsiteError as exc:
             host_problems.append(problem("provider_failed", "critical", None, name, None,
                                          "Provider %s could not be listed, so its backups are unknown: %s" % (

@@ -87,6 +87,13 @@ options:
     description:
       - The passphrase of passphrase-mode backups, for O(verify=decrypt). Never logged.
     type: str
+  allow_unsigned:
+    description:
+      - Accept backups whose manifest carries no signature when the policy lists signers (backups made
+        before signing was set up, and adopted legacy backups). A manifest with a wrong signature is refused
+        even so. See C(docs/security.md).
+      - When not set, the config file's C(allow_unsigned) applies (default V(false)).
+    type: bool
 """
 
 EXAMPLES = r"""
@@ -245,6 +252,7 @@ def main() -> None:
         identity=dict(type="str", no_log=True),
         identity_file=dict(type="path"),
         passphrase=dict(type="str", no_log=True),
+        allow_unsigned=dict(type="bool"),
     )
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
