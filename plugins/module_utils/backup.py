@@ -8,6 +8,7 @@ Plain functions over settings; returns a result dict. Importable without Ansible
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,7 +21,7 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, locks, signing
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, ledger, locks, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     ChunkSource,
     HashingWriter,
@@ -278,6 +279,8 @@ class ProviderRun:
         if signature is not None:  # before the manifest: its presence means complete
             self.store.put_bytes(bdir + "/" + signing.SIGNATURE, signature)
         self.store.put_bytes(bdir + "/" + catalog.MANIFEST, manifest_bytes)
+        ledger.record(settings.state_dir, settings.namespace, self.store.name, settings.dataset, backup_id,
+                      hashlib.sha256(manifest_bytes).hexdigest(), backups)
         try:
             os.unlink(jpath)
         except OSError:

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, ledger, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
@@ -297,6 +297,7 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
         for record in entry["incomplete_deleted"]:
             store.purge(catalog.backup_dir(settings.namespace, dataset, record["backup_id"]))
             _forget_journal(settings, name, record["backup_id"])
+        ledger.forget(settings.state_dir, settings.namespace, name, dataset, [r["backup_id"] for r in entry["deleted"]])
         return entry
     finally:
         lock.release()

@@ -28,7 +28,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, progress, signing
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, ledger, locks, progress, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -439,7 +439,8 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
                         del listing.backups[key]
                 continue
             found.setdefault(ds, set()).add(name)
-    names = limit if limit is not None else sorted(set(configured) | set(found))
+    recorded = ledger.datasets(host.state_dir, namespace, list(listings)) if compare_local else []
+    names = limit if limit is not None else sorted(set(configured) | set(found) | set(recorded))
 
     running = running_operations(host.state_dir)
     running_backups = {(r.get("dataset"), r.get("provider")) for r in running if r.get("operation") == "backup"}
@@ -465,6 +466,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
                 (ds, name) in running_backups, local, now, ds_max_age)
             per_provider[name] = report
             ds_problems.extend(found_problems)
+        for name in listings if compare_local else ():  # this host's ledger: vanished or rolled-back backups
+            for code, severity, backup_id, message in ledger.check(settings.state_dir, namespace, name, ds,
+                                                                   listings[name].for_dataset(ds)):
+                ds_problems.append(problem(code, severity, ds, name, backup_id, message))
         latests = [r["latest"] for r in per_provider.values() if r["latest"]]
         latest = max(latests, key=lambda item: (item["created_epoch"] or 0)) if latests else None
         fresh_somewhere = any(r["fresh"] for r in per_provider.values())

@@ -10,31 +10,16 @@ import json
 import os
 import stat
 import subprocess
-import uuid
 from pathlib import Path
 
-import harness
 import pytest
 from reliability import one_sentence
+from unmounted import UnmountedPool, restores
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
-
-
-class UnmountedPool(harness.Pool):
-    """A pool whose file systems are never mounted: signing does not care about file contents, and
-    mounting is the slow, fragile part of zfs-fuse under load."""
-
-    def __init__(self, workdir: Path, size: str = "64M") -> None:
-        self.name = "ot%s" % uuid.uuid4().hex[:10]
-        self.dir = workdir / self.name
-        self.dir.mkdir(parents=True)
-        self.file = self.dir / "vdev.img"
-        self.mnt = self.dir / "mnt"
-        harness.run(["truncate", "-s", size, str(self.file)])
-        harness.run(["zpool", "create", "-m", "none", self.name, str(self.file)])
 
 
 @pytest.fixture
@@ -76,14 +61,6 @@ def _snapshots(lab, *names):
     return ds
 
 
-def _restores(lab, ds, snapshot, target, **kwargs):
-    result = lab.restore(ds, snapshot, target=lab.pool.name + "/" + target, provider=lab.provider,
-                         properties={"mountpoint": "none"}, **kwargs)
-    guid = harness.run(["zfs", "get", "-Hp", "-o", "value", "guid", "%s@%s" % (ds, snapshot)]).stdout.strip()
-    assert result["guid"] == guid and lab.pool.exists("%s/%s@%s" % (lab.pool.name, target, snapshot)), result
-    return result
-
-
 def _refused(lab, ds, snapshot, *needles, **kwargs):
     target = lab.pool.name + "/refused"
     with pytest.raises(OffsiteError) as caught:
@@ -121,7 +98,7 @@ def test_signed_backup_restores_and_status_is_healthy(signed_lab):
     names = {o.path for o in store.list(bdir, max_depth=1)}
     assert {"manifest.json", "manifest.sig"} <= names
     assert b"BEGIN SSH SIGNATURE" in store.get_bytes(bdir + "/manifest.sig")
-    _restores(lab, ds, "s1", "copy")
+    restores(lab, ds, "s1", "copy")
     assert [p for p in _problems(lab) if p["severity"] != "info"] == []
 
 
@@ -149,7 +126,7 @@ def test_forged_backup_by_a_bucket_writer_is_refused(signed_lab, tmp_path):
     _refused(lab, ds, "s2", "does not carry a good signature", "namespace testhost", allow_unsigned=True)
     assert {p["code"] for p in _problems(lab, allow_unsigned=True)} >= {"bad_signature"}
     # The host's own backup of s1 still restores.
-    _restores(lab, ds, "s1", "good")
+    restores(lab, ds, "s1", "good")
 
 
 def test_old_signed_manifest_replayed_under_a_new_backup_id_is_refused(signed_lab):
@@ -195,10 +172,10 @@ def test_allow_unsigned_accepts_backups_made_before_signing(signed_lab, tmp_path
     ds = _snapshots(lab, "s1")
     signers, key = lab.config.pop("signers"), lab.config.pop("signing_key")  # 1.0.0: no signers, no key
     lab.backup(ds, "s1")  # unsigned, as made by 1.0.0 (the default key path does not exist)
-    _restores(lab, ds, "s1", "before")  # no signers: as in 1.0.0
+    restores(lab, ds, "s1", "before")  # no signers: as in 1.0.0
     lab.config.update(signers=signers, signing_key=key)
     _refused(lab, ds, "s1", "not signed")
-    _restores(lab, ds, "s1", "allowed", allow_unsigned=True)
+    restores(lab, ds, "s1", "allowed", allow_unsigned=True)
     lab.config["allow_unsigned"] = True
     assert not [p for p in _problems(lab) if p["code"] == "unsigned"]
 
@@ -209,7 +186,7 @@ def test_disaster_recovery_needs_only_the_public_signing_key(signed_lab, tmp_pat
     lab.backup(ds, "s1")
     os.rename(lab.config.pop("signing_key"), str(tmp_path / "gone"))  # the old host is lost
     lab.config["state_dir"] = str(tmp_path / "new-host-state")
-    _restores(lab, ds, "s1", "dr")
+    restores(lab, ds, "s1", "dr")
 
 
 def test_backup_refuses_a_missing_or_untrusted_signing_key(signed_lab, tmp_path):
