@@ -294,7 +294,8 @@ class ProviderRun:
             msg += " (%d chunks reused from the interrupted run)" % resumed
         if notes:
             msg += "; " + "; ".join(notes)
-        self.result.update(status=status, changed=True, chunks=len(manifest_chunks), chunks_resumed=resumed,
+        self.result.update(status=status, changed=True, signed=signature is not None, chunks=len(manifest_chunks),
+                           chunks_resumed=resumed,
                            bytes_plain=manifest.plain_bytes, bytes_stored=manifest.stored_bytes,
                            restarted=restarted, notes=notes, message=msg)
 

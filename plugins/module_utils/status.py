@@ -161,7 +161,7 @@ def _backup_entry(backup: catalog.Backup) -> Dict[str, Any]:
     listed = sum(o.size for o in backup.objects.values())
     entry: Dict[str, Any] = {"backup_id": backup.backup_id, "complete": backup.complete,
                              "objects": len(backup.objects), "listed_bytes": listed,
-                             "last_upload": iso(last_modified(backup))}
+                             "last_upload": iso(last_modified(backup)), "signed": backup.signed}
     manifest = backup.manifest
     if manifest is None:
         info = id_parts(backup.backup_id)

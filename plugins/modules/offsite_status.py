@@ -167,7 +167,7 @@ datasets:
       one) and C(providers).
     - C(providers) maps each provider to C(backups) (each with C(backup_id), C(snapshot), C(guid), C(kind),
       C(base), C(created), C(stream_bytes), C(stored_bytes), C(chunks), C(complete), C(intact), C(restorable),
-      C(chain_length), C(objects), C(listed_bytes), C(last_upload), C(verified)), C(latest), C(chain_length),
+      C(chain_length), C(objects), C(listed_bytes), C(last_upload), C(signed), C(verified)), C(latest), C(chain_length),
       C(stored_bytes), C(fresh) and C(not_backed_up).
   returned: always
   type: dict

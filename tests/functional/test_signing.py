@@ -92,14 +92,16 @@ def test_signed_backup_restores_and_status_is_healthy(signed_lab):
     lab = signed_lab
     ds = _snapshots(lab, "s1")
     entry = lab.backup(ds, "s1")["providers"][lab.provider]
-    assert entry["status"] == "uploaded", entry
+    assert entry["status"] == "uploaded" and entry["signed"] is True, entry
     bdir = catalog.backup_dir("testhost", ds, entry["backup_id"])
     store = _store(lab)
     names = {o.path for o in store.list(bdir, max_depth=1)}
     assert {"manifest.json", "manifest.sig"} <= names
     assert b"BEGIN SSH SIGNATURE" in store.get_bytes(bdir + "/manifest.sig")
     restores(lab, ds, "s1", "copy")
-    assert [p for p in _problems(lab) if p["severity"] != "info"] == []
+    report = run_status(lab.config, {"compare_local": False})
+    assert [p for p in report["problems"] if p["severity"] != "info"] == []
+    assert [b["signed"] for b in report["datasets"][ds]["providers"][lab.provider]["backups"]] == [True]
 
 
 def test_forged_backup_by_a_bucket_writer_is_refused(signed_lab, tmp_path):
@@ -213,3 +215,32 @@ def test_payload_binds_namespace_dataset_and_id():
     assert one != signing.payload("a", "tank/y", "s1+00+full", b"{}")
     assert one != signing.payload("a", "tank/x", "s2+00+full", b"{}")
     assert one != signing.payload("a", "tank/x", "s1+00+full", b"{ }")
+
+
+def test_role_creates_the_signing_key_and_the_modules_sign_with_it(lab, ansible, tmp_path):
+    lab.provider = "local"
+    ds = lab.pool.create("data")
+    lab.pool.snapshot(ds, "s1")
+    etc = tmp_path / "etc"
+    config_path = etc / "offsite.yml"
+    policy = json.loads(json.dumps(lab.config))
+    playbook = tmp_path / "site.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  roles: [offsite.zfs.offsite]\n")
+    extra = {"offsite_policy": policy, "offsite_config_path": str(config_path), "offsite_install_dependencies": False}
+    run = ansible.run_playbook(playbook, extra_vars=extra)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    key = etc / "signing_key"
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    public = (etc / "signing_key.pub").read_text().strip()
+    assert public.startswith("ssh-ed25519 ") and public in run.stdout
+    assert "PRIVATE KEY" not in run.stdout + run.stderr
+    before = key.read_bytes()
+    # The controller collects the public key into the policy; the second run keeps the key.
+    policy["signers"] = {"testhost": [public]}
+    run = ansible.run_playbook(playbook, extra_vars=extra)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert key.read_bytes() == before
+    backup = ansible.module("offsite_backup", {"config": str(config_path), "dataset": ds, "snapshot": "s1"})
+    assert backup["providers"]["local"]["signed"] is True, backup
+    status = ansible.module("offsite_status", {"config": str(config_path)})
+    assert status["health"] == "ok", status["problems"]
