@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
+from ansible_collections.offsite.zfs.plugins.module_utils import attempts as upload_attempts
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, ledger, locks, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     ChunkSource,
@@ -205,13 +206,18 @@ class ProviderRun:
         notes = []
         bdir = catalog.backup_dir(settings.namespace, settings.dataset, backup_id)
         existing = next((b for b in backups if b.backup_id == backup_id), None)
+        append_only = self.store.provider.append_only
+        if append_only and existing is not None:
+            upload_attempts.check_writable(self.store.name, bdir, existing.objects)
         if journal is None or not self._compatible(journal, fresh):
             if journal is not None:
                 notes.append("settings changed since the interrupted upload, so it starts over")
             elif existing is not None and existing.objects:
                 notes.append("found %d objects of an earlier upload with no local journal, so it starts over"
                              % len(existing.objects))
-            if existing is not None and existing.objects:
+            if existing is not None and existing.objects and append_only:
+                notes.append(upload_attempts.KEPT_NOTE)
+            elif existing is not None and existing.objects:
                 self.store.purge(bdir)
                 existing = None
             journal = fresh
@@ -233,8 +239,11 @@ class ProviderRun:
                 notes.append("the stream differs from the interrupted upload at chunk %d, so the backup started "
                              "over" % exc.index)
                 self.progress.log("stream differs from the interrupted upload at chunk %d; starting over" % exc.index)
-                self.store.purge(bdir)
-                remote = {}
+                if append_only:
+                    remote = {o.path: o for o in self.store.list(bdir, max_depth=1)}
+                else:
+                    self.store.purge(bdir)
+                    remote = {}
                 journal = self._new_journal(backup_id, plan, encryption)
                 save_journal(jpath, journal)
             except StoreError as exc:
@@ -272,7 +281,9 @@ class ProviderRun:
             finished=_now(),
         )
         manifest.seal_with(key)
-        self._check_uploaded(bdir, manifest_chunks)
+        listed = self._check_uploaded(bdir, manifest_chunks)
+        if append_only:  # the signature and the manifest are written once each
+            upload_attempts.check_writable(self.store.name, bdir, listed)
         manifest_bytes = manifest.to_json()
         signature = signing.sign_checked(settings.trust, settings.namespace, settings.dataset, backup_id,
                                          manifest_bytes)
@@ -299,7 +310,7 @@ class ProviderRun:
                            bytes_plain=manifest.plain_bytes, bytes_stored=manifest.stored_bytes,
                            restarted=restarted, notes=notes, message=msg)
 
-    def _check_uploaded(self, bdir: str, records: List[ChunkRecord]) -> None:
+    def _check_uploaded(self, bdir: str, records: List[ChunkRecord]) -> Dict[str, int]:
         listed = {o.path: o.size for o in self.store.list(bdir, max_depth=1)}
         for record in records:
             if listed.get(record.object) != record.stored_bytes:
@@ -307,6 +318,7 @@ class ProviderRun:
                                    "expected); run the backup again." % (
                                        record.object, self.settings.dataset, self.snapshot.name, self.store.name,
                                        listed.get(record.object), record.stored_bytes), "upload_incomplete")
+        return listed
 
     def _stream(self, backup_id: str, plan: SendPlan, journal: Dict[str, Any], jpath: str,
                 remote: Dict[str, Any], encryption: codec.Encryption, est_chunks: int,
@@ -315,6 +327,9 @@ class ProviderRun:
         key = bytes.fromhex(journal["key"])
         bdir = catalog.backup_dir(settings.namespace, settings.dataset, backup_id)
         suffix = codec.SUFFIX[settings.compression]
+        if self.store.provider.append_only:  # each pass writes names no earlier pass used
+            journal["attempt"] = upload_attempts.next_attempt(journal, remote)
+            save_journal(jpath, journal)
         self.progress.phase(self.store.name, est_chunks, estimate)
         proc = self.zfs.send(plan)
         stream = StreamReader(proc.stdout)
@@ -370,7 +385,7 @@ class ProviderRun:
                     self.progress.chunk(index + 1, done_bytes, "already uploaded")
                     index += 1
                     continue
-                object_name = catalog.chunk_object(index, suffix)
+                object_name = upload_attempts.chunk_object(index, suffix, int(journal.get("attempt", 1)))
                 source = ChunkSource(stream, settings.chunk_size,
                                      codec.compressor(settings.compression, settings.compression_level,
                                                       settings.compression_threads), mac)

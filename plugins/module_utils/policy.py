@@ -45,7 +45,7 @@ TOP_KEYS = {"recipients", "providers", "namespace", "state_dir", "log_dir", "rcl
             "signers", "allow_unsigned", "signing_key"}
 SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "every", "full_every", "max_age", "keep",
                 "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots"}
-PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env"}
+PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env", "append_only"}
 
 
 @dataclass
@@ -173,6 +173,7 @@ def make_provider(name: str, spec: Dict[str, Any], rclone: str) -> Provider:
             rclone_config=spec.get("rclone_config"),
             env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
             rclone=rclone,
+            append_only=spec.get("append_only", False) is True,
         )
     except (TypeError, ValueError):
         raise OffsiteError("Provider %s has a setting of the wrong type." % name, "bad_config")

@@ -109,6 +109,7 @@ SCHEMA: Dict[str, Any] = {
                 "retries": {"type": "integer", "minimum": 0, "maximum": 100},
                 "retry_delay": {"$ref": "#/$defs/duration"},
                 "rclone_config": {"type": "string", "minLength": 1},
+                "append_only": {"type": "boolean"},
                 "env": {
                     "type": "object",
                     "propertyNames": {"pattern": "^(?![\\s\\S]*\\n)RCLONE_[A-Z0-9_]+$",

@@ -34,6 +34,7 @@ class Provider:
     rclone_config: Optional[str] = None
     env: Dict[str, str] = field(default_factory=dict)
     rclone: str = "rclone"
+    append_only: bool = False  # backup never deletes or overwrites here (attempts.py); prune runs elsewhere
 
 
 @dataclass
