@@ -8,6 +8,7 @@ Plain functions over settings; returns a result dict. Importable without Ansible
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,13 +21,16 @@ from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
+from ansible_collections.offsite.zfs.plugins.module_utils import attempts as upload_attempts
 from ansible_collections.offsite.zfs.plugins.module_utils import (
     catalog,
     codec,
     holds,
     hostid,
+    ledger,
     lineage,
     locks,
+    signing,
     status_bases,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
@@ -137,7 +141,8 @@ class ProviderRun:
             self.store.pass_fds = (lock.fd,)  # uploads hold the lock too, even after kill -9 of this process
         try:
             listing = catalog.list_backups(self.store, settings.namespace, settings.dataset,
-                                           work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
+                                           work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None,
+                                           trust=settings.trust)
             backups = listing.for_dataset(settings.dataset)
             self.host_id = hostid.get(settings.state_dir, create=not self.check_mode)
             others = hostid.foreign(backups, self.host_id)
@@ -237,13 +242,18 @@ class ProviderRun:
         notes = []
         bdir = catalog.backup_dir(settings.namespace, settings.dataset, backup_id)
         existing = next((b for b in backups if b.backup_id == backup_id), None)
+        append_only = self.store.provider.append_only
+        if append_only and existing is not None:
+            upload_attempts.check_writable(self.store.name, bdir, existing.objects)
         if journal is None or not self._compatible(journal, fresh):
             if journal is not None:
                 notes.append("settings changed since the interrupted upload, so it starts over")
             elif existing is not None and existing.objects:
                 notes.append("found %d objects of an earlier upload with no local journal, so it starts over"
                              % len(existing.objects))
-            if existing is not None and existing.objects:
+            if existing is not None and existing.objects and append_only:
+                notes.append(upload_attempts.KEPT_NOTE)
+            elif existing is not None and existing.objects:
                 self.store.purge(bdir)
                 existing = None
             journal = fresh
@@ -265,8 +275,11 @@ class ProviderRun:
                 notes.append("the stream differs from the interrupted upload at chunk %d, so the backup started "
                              "over" % exc.index)
                 self.progress.log("stream differs from the interrupted upload at chunk %d; starting over" % exc.index)
-                self.store.purge(bdir)
-                remote = {}
+                if append_only:
+                    remote = {o.path: o for o in self.store.list(bdir, max_depth=1)}
+                else:
+                    self.store.purge(bdir)
+                    remote = {}
                 journal = self._new_journal(backup_id, plan, encryption)
                 save_journal(jpath, journal)
             except StoreError as exc:
@@ -307,8 +320,17 @@ class ProviderRun:
             finished=_now(),
         )
         manifest.seal_with(key)
-        self._check_uploaded(bdir, manifest_chunks)
-        self.store.put_bytes(bdir + "/" + catalog.MANIFEST, manifest.to_json())
+        listed = self._check_uploaded(bdir, manifest_chunks)
+        if append_only:  # the signature and the manifest are written once each
+            upload_attempts.check_writable(self.store.name, bdir, listed)
+        manifest_bytes = manifest.to_json()
+        signature = signing.sign_checked(settings.trust, settings.namespace, settings.dataset, backup_id,
+                                         manifest_bytes)
+        if signature is not None:  # before the manifest: its presence means complete
+            self.store.put_bytes(bdir + "/" + signing.SIGNATURE, signature)
+        self.store.put_bytes(bdir + "/" + catalog.MANIFEST, manifest_bytes)
+        ledger.record(settings.state_dir, settings.namespace, self.store.name, settings.dataset, backup_id,
+                      hashlib.sha256(manifest_bytes).hexdigest(), backups)
         try:
             os.unlink(jpath)
         except OSError:
@@ -322,11 +344,12 @@ class ProviderRun:
             msg += " (%d chunks reused from the interrupted run)" % resumed
         if notes:
             msg += "; " + "; ".join(notes)
-        self.result.update(status=status, changed=True, chunks=len(manifest_chunks), chunks_resumed=resumed,
+        self.result.update(status=status, changed=True, signed=signature is not None, chunks=len(manifest_chunks),
+                           chunks_resumed=resumed,
                            bytes_plain=manifest.plain_bytes, bytes_stored=manifest.stored_bytes,
                            restarted=restarted, notes=notes, message=msg)
 
-    def _check_uploaded(self, bdir: str, records: List[ChunkRecord]) -> None:
+    def _check_uploaded(self, bdir: str, records: List[ChunkRecord]) -> Dict[str, int]:
         listed = {o.path: o.size for o in self.store.list(bdir, max_depth=1)}
         for record in records:
             if listed.get(record.object) != record.stored_bytes:
@@ -334,6 +357,7 @@ class ProviderRun:
                                    "expected); run the backup again." % (
                                        record.object, self.settings.dataset, self.snapshot.name, self.store.name,
                                        listed.get(record.object), record.stored_bytes), "upload_incomplete")
+        return listed
 
     def _stream(self, backup_id: str, plan: SendPlan, journal: Dict[str, Any], jpath: str,
                 remote: Dict[str, Any], encryption: codec.Encryption, est_chunks: int,
@@ -342,6 +366,9 @@ class ProviderRun:
         key = bytes.fromhex(journal["key"])
         bdir = catalog.backup_dir(settings.namespace, settings.dataset, backup_id)
         suffix = codec.SUFFIX[settings.compression]
+        if self.store.provider.append_only:  # each pass writes names no earlier pass used
+            journal["attempt"] = upload_attempts.next_attempt(journal, remote)
+            save_journal(jpath, journal)
         self.progress.phase(self.store.name, est_chunks, estimate)
         proc = self.zfs.send(plan)
         stream = StreamReader(proc.stdout)
@@ -397,7 +424,7 @@ class ProviderRun:
                     self.progress.chunk(index + 1, done_bytes, "already uploaded")
                     index += 1
                     continue
-                object_name = catalog.chunk_object(index, suffix)
+                object_name = upload_attempts.chunk_object(index, suffix, int(journal.get("attempt", 1)))
                 source = ChunkSource(stream, settings.chunk_size,
                                      codec.compressor(settings.compression, settings.compression_level,
                                                       settings.compression_threads), mac)
@@ -515,6 +542,7 @@ def run_backup(settings: DatasetSettings, snapshot: Optional[str] = None, create
     zfs = zfs or Zfs(settings.zfs)
     if not check_mode:
         codec.encryption_for_backup(settings.recipients, settings.passphrase)  # fail early on bad keys
+        signing.sign_checked(settings.trust, settings.namespace, settings.dataset, "preflight", b"")
     elif settings.recipients:
         codec.parse_recipients(settings.recipients)
     snap, created, local = resolve_snapshot(zfs, settings, snapshot, create, check_mode)

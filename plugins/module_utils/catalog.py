@@ -16,6 +16,7 @@ Layout below a provider's remote:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -24,6 +25,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, run_temp_dir
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest, parse
+from ansible_collections.offsite.zfs.plugins.module_utils.signing import SIGNATURE, Trust
+from ansible_collections.offsite.zfs.plugins.module_utils.signing import check as check_signature
 from ansible_collections.offsite.zfs.plugins.module_utils.store import RemoteObject, Store
 
 MANIFEST = "manifest.json"
@@ -56,6 +59,9 @@ class Backup:
     objects: Dict[str, RemoteObject] = field(default_factory=dict)
     manifest: Optional[Manifest] = None
     manifest_error: Optional[str] = None
+    manifest_code: str = "bad_manifest"  # or signing.CODES when the signature is refused
+    manifest_sha256: Optional[str] = None  # of manifest.json as listed (the ledger compares it)
+    signed: bool = False
 
     @property
     def complete(self) -> bool:
@@ -114,7 +120,7 @@ def split_path(path: str) -> Optional[Tuple[str, str, str]]:
 
 
 def list_backups(store: Store, namespace: str, dataset: Optional[str] = None, work_dir: Optional[str] = None,
-                 load_manifests: bool = True) -> Listing:
+                 load_manifests: bool = True, trust: Optional[Trust] = None) -> Listing:
     """One listing call (and one manifest download call) for a namespace or one dataset."""
     prefix = namespace if dataset is None else dataset_prefix(namespace, dataset)
     max_depth = None if dataset is None else 2
@@ -135,16 +141,16 @@ def list_backups(store: Store, namespace: str, dataset: Optional[str] = None, wo
         backup = listing.backups.setdefault((ds, backup_id), Backup(ds, backup_id))
         backup.objects[name] = obj
     if load_manifests and any(MANIFEST in b.objects for b in listing.backups.values()):
-        _load_manifests(store, prefix, listing, dataset, max_depth, work_dir)
+        _load_manifests(store, prefix, listing, dataset, max_depth, work_dir, trust)
     return listing
 
 
 def _load_manifests(store: Store, prefix: str, listing: Listing, dataset: Optional[str], max_depth: Optional[int],
-                    work_dir: Optional[str]) -> None:
+                    work_dir: Optional[str], trust: Optional[Trust] = None) -> None:
     tmp = run_temp_dir(work_dir, "offsite-manifests") if work_dir else tempfile.mkdtemp(
         prefix="offsite-manifests-%d-" % os.getpid())
     try:
-        store.fetch(prefix, tmp, [MANIFEST], max_depth=max_depth)
+        store.fetch(prefix, tmp, [MANIFEST, SIGNATURE], max_depth=max_depth)
         for (ds, backup_id), backup in listing.backups.items():
             if MANIFEST not in backup.objects:
                 continue
@@ -158,6 +164,7 @@ def _load_manifests(store: Store, prefix: str, listing: Listing, dataset: Option
             except OSError:
                 backup.manifest_error = "the %s could not be downloaded" % where
                 continue
+            backup.manifest_sha256 = hashlib.sha256(raw).hexdigest()
             try:
                 manifest = parse(raw, where)
             except OffsiteError as exc:
@@ -167,9 +174,26 @@ def _load_manifests(store: Store, prefix: str, listing: Listing, dataset: Option
                 backup.manifest_error = ("The %s names backup %s of %s, not this one; it was moved or tampered with."
                                          % (where, manifest.backup_id, manifest.dataset))
                 continue
+            refused = _signature_problem(trust, listing.namespace, ds, backup, raw, local, where)
+            if refused is not None:
+                backup.manifest_error, backup.manifest_code = refused.message, refused.code
+                continue
             backup.manifest = manifest
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _signature_problem(trust: Optional[Trust], namespace: str, ds: str, backup: Backup, raw: bytes, local: str,
+                       where: str) -> Optional[OffsiteError]:
+    signature = None
+    if SIGNATURE in backup.objects:
+        try:
+            with open(os.path.join(os.path.dirname(local), SIGNATURE), "rb") as handle:
+                signature = handle.read()
+        except OSError:
+            signature = None
+    backup.signed = signature is not None
+    return check_signature(trust, namespace, ds, backup.backup_id, raw, signature, where)
 
 
 def complete_backups(backups: Iterable[Backup]) -> List[Backup]:

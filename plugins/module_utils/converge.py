@@ -146,7 +146,8 @@ def backup_where_missing(settings: DatasetSettings, target_name: str, target: Op
     for name in settings.selected:
         store = (stores or {}).get(name) or Store(settings.providers[name])
         try:
-            backups = catalog.list_backups(store, settings.namespace, dataset, work_dir=work_dir).for_dataset(dataset)
+            backups = catalog.list_backups(store, settings.namespace, dataset, work_dir=work_dir,
+                                           trust=settings.trust).for_dataset(dataset)
             present = already_present(backups, target, False) if target is not None else None
             if present is not None:
                 result["providers"][name] = {"provider": name, "status": "present", "changed": False,

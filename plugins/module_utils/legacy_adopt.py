@@ -18,7 +18,7 @@ import socket
 import time
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, hostid
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, hostid, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import TOOL_VERSION, OffsiteError, validate_snapshot
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import list_legacy, read_final_guid, read_header
@@ -166,7 +166,11 @@ def _adopt_one(store: Store, settings: DatasetSettings, backup: LegacySet, base:
         host=socket.gethostname(), tool_version=TOOL_VERSION, started=started, finished=_now(),
         host_id=hostid.get(settings.state_dir))
     manifest.seal_with(key)
-    store.put_bytes(f"{bdir}/{catalog.MANIFEST}", manifest.to_json())
+    raw = manifest.to_json()
+    signature = signing.sign_checked(settings.trust, settings.namespace, settings.dataset, backup_id, raw)
+    if signature is not None:  # adopted backups are signed like new ones, before the manifest
+        store.put_bytes(f"{bdir}/{signing.SIGNATURE}", signature)
+    store.put_bytes(f"{bdir}/{catalog.MANIFEST}", raw)
     return manifest
 
 

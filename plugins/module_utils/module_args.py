@@ -8,6 +8,7 @@ The options here are documented once, in the doc fragment offsite.zfs.common.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
@@ -81,8 +82,10 @@ def settings_from_config(config: Dict[str, Any], params: Dict[str, Any], dataset
             providers = {n: config["providers"][n] for n in providers}
     resolved_params = {key: params.get(key) for key in (
         "namespace", "state_dir", "log_dir", "spool", "spool_dir", "rclone", "chunk_size", "compression",
-        "compression_level", "compression_threads", "parallel_uploads", "send_options", "recipients")}
+        "compression_level", "compression_threads", "parallel_uploads", "send_options", "recipients",
+        "allow_unsigned")}
     resolved_params["providers"] = providers
     resolved_params["passphrase"] = passphrase
     resolved_params["_single_provider"] = single_provider
+    resolved_params["_config_dir"] = os.path.dirname(config_path) if config_path else None  # the signing key's
     return resolve(config, dataset, resolved_params, source="The config file %s" % config_path)

@@ -25,6 +25,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_provider,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.schema import errors as schema_errors
+from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust, trust_from
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider
 
 try:
@@ -41,7 +42,8 @@ DEFAULT_CHUNK_SIZE = 256 * 1024 * 1024
 DEFAULT_PARALLEL = 2
 DEFAULT_SNAPSHOT_PREFIX = "offsite"
 
-TOP_KEYS = {"recipients", "providers", "namespace", "state_dir", "log_dir", "rclone", "zfs", "defaults", "datasets"}
+TOP_KEYS = {"recipients", "providers", "namespace", "state_dir", "log_dir", "rclone", "zfs", "defaults", "datasets",
+            "signers", "allow_unsigned", "signing_key"}
 SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "every", "full_every", "max_age", "keep",
                 "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots",
                 "snapshot_pattern", "hold_base"}
@@ -51,6 +53,7 @@ SETTING_KEYS |= {"new_lineage"}  # module_utils/lineage.py
 PROVIDER_KEYS = {"remote", "parallel_uploads", "retries", "retry_delay", "rclone_config", "env", "bwlimit",
                  "connect_timeout", "io_timeout", "low_level_retries", "call_timeout", "unreachable_budget"}
 PROVIDER_KEYS |= {"require_mount"}  # module_utils/mounts.py
+PROVIDER_KEYS |= {"append_only"}  # module_utils/attempts.py
 
 
 @dataclass
@@ -74,6 +77,7 @@ class DatasetSettings:
     log_dir: str = DEFAULT_LOG_DIR
     zfs: str = "zfs"
     policy: Dict[str, Any] = field(default_factory=dict)
+    trust: Trust = field(default_factory=Trust)  # signers, allow_unsigned, signing_key (signing.py)
 
     @property
     def spool_bound(self) -> int:
@@ -179,6 +183,7 @@ def make_provider(name: str, spec: Dict[str, Any], rclone: str) -> Provider:
             rclone=rclone,
             **provider_bounds(name, spec),
             require_mount=spec.get("require_mount") or None,
+            append_only=spec.get("append_only", False) is True,
         )
     except (TypeError, ValueError):
         raise OffsiteError("Provider %s has a setting of the wrong type." % name, "bad_config")
@@ -318,4 +323,5 @@ def resolve(config: Dict[str, Any], dataset: str, params: Dict[str, Any], source
         log_dir=params.get("log_dir") or config.get("log_dir") or DEFAULT_LOG_DIR,
         zfs=params.get("zfs") or config.get("zfs") or "zfs",
         policy=settings,
+        trust=trust_from(config, params),
     )

@@ -22,7 +22,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, hostid, lineage, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import (
+    attempts,
+    catalog,
+    holds,
+    hostid,
+    ledger,
+    lineage,
+    locks,
+)
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
@@ -240,7 +248,7 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
     dataset, name = settings.dataset, store.name
     now = time.time() if now is None else now
     entry: Dict[str, Any] = {"provider": name, "changed": False, "kept": [], "deleted": [], "damaged": [],
-                             "incomplete_deleted": [], "incomplete_kept": []}
+                             "incomplete_deleted": [], "incomplete_kept": [], "abandoned_deleted": []}
     lock = locks.acquire(settings.state_dir, "backup", "%s@%s" % (dataset, name),
                          "backup or prune of %s on %s" % (dataset, name),
                          {"dataset": dataset, "provider": name, "operation": "prune"})
@@ -248,7 +256,8 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
         if check_mode:
             lock.release()  # only probing: a backup running now is what the check reports
         listing = catalog.list_backups(store, settings.namespace, dataset,
-                                       work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None)
+                                       work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None,
+                                       trust=settings.trust)
         backups = listing.for_dataset(dataset)
         complete = [b for b in backups if b.complete]
         own = hostid.get(settings.state_dir, create=not check_mode)
@@ -287,8 +296,9 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
                 record["reason"] = "incomplete upload, touched %s ago (may still be resumed)" % (
                     human_duration(age) if age is not None else "an unknown time")
                 entry["incomplete_kept"].append(record)
+        entry["abandoned_deleted"] = abandoned_attempts(complete, decision.delete, now, incomplete_after)
         entry["_items"] = [to_item(b) for b in complete if b.backup_id in decision.keep]
-        entry["changed"] = bool(entry["deleted"] or entry["incomplete_deleted"])
+        entry["changed"] = bool(entry["deleted"] or entry["incomplete_deleted"] or entry["abandoned_deleted"])
         entry["status"] = ("planned" if check_mode else "pruned") if entry["changed"] else "unchanged"
         if check_mode:
             return entry
@@ -301,9 +311,27 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
         for record in entry["incomplete_deleted"]:
             store.purge(catalog.backup_dir(settings.namespace, dataset, record["backup_id"]))
             _forget_journal(settings, name, record["backup_id"])
+        for record in entry["abandoned_deleted"]:
+            store.delete(catalog.backup_dir(settings.namespace, dataset, record["backup_id"]) + "/" + record["object"])
+        ledger.forget(settings.state_dir, settings.namespace, name, dataset, [r["backup_id"] for r in entry["deleted"]])
         return entry
     finally:
         lock.release()
+
+
+def abandoned_attempts(complete: Sequence[catalog.Backup], doomed: Dict[str, str], now: float,
+                       incomplete_after: float) -> List[Dict[str, Any]]:
+    """Objects of abandoned upload attempts (append-only providers) in kept backups, old enough to go."""
+    records = []
+    for backup in complete:
+        if backup.backup_id in doomed:
+            continue  # the whole directory goes
+        for obj in attempts.abandoned(backup):
+            when = parse_mtime(obj.mtime)
+            if when is not None and now - when > incomplete_after:
+                records.append({"backup_id": backup.backup_id, "snapshot": backup.snapshot_name, "object": obj.path,
+                                "reason": "abandoned upload attempt, untouched for %s" % human_duration(now - when)})
+    return records
 
 
 def _forget_journal(settings: DatasetSettings, provider: str, backup_id: str) -> None:

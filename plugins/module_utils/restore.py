@@ -33,6 +33,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
+from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError, last_error
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY, Zfs
 
@@ -94,12 +95,12 @@ class Source:
 
 
 def find_source(stores: List[Store], namespace: str, dataset: str, snapshot: Optional[str],
-                work_dir: Optional[str]) -> Source:
+                work_dir: Optional[str], trust: Optional[Trust] = None) -> Source:
     """The first store (in the given order) holding a complete, intact chain for the snapshot."""
     reasons = []
     for store in stores:
         try:
-            listing = catalog.list_backups(store, namespace, dataset, work_dir=work_dir)
+            listing = catalog.list_backups(store, namespace, dataset, work_dir=work_dir, trust=trust)
         except OffsiteError as exc:
             reasons.append("%s: %s" % (store.name, exc.message))
             continue
@@ -466,7 +467,7 @@ def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store]
                     properties: Optional[Dict[str, Optional[str]]] = None) -> Dict[str, Any]:
     dataset = settings.dataset
     work_dir = settings.spool_dir if os.path.isdir(settings.spool_dir) else None
-    source = find_source(store_list, settings.namespace, dataset, snapshot, work_dir)
+    source = find_source(store_list, settings.namespace, dataset, snapshot, work_dir, settings.trust)
     chain = source.chain
     final = chain[-1].manifest
     result: Dict[str, Any] = {

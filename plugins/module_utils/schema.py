@@ -58,6 +58,15 @@ SCHEMA: Dict[str, Any] = {
         },
         "state_dir": {"type": "string", "minLength": 1},
         "log_dir": {"type": "string", "minLength": 1},
+        "signers": {
+            "description": "Per namespace, the SSH public keys trusted to sign its manifests (docs/security.md).",
+            "type": "object",
+            "additionalProperties": {"type": "array", "minItems": 1, "items": {
+                "type": "string", "pattern": "^(?![\\s\\S]*\\n)(ssh-|ecdsa-|sk-)[a-z0-9@.-]+ [A-Za-z0-9+/=]+( .*)?$",
+                "x-rule": "must be an SSH public key line (ssh-ed25519 AAAA...)"}},
+        },
+        "allow_unsigned": {"type": "boolean"},
+        "signing_key": {"type": "string", "minLength": 1},
         "rclone": {"type": "string", "minLength": 1},
         "zfs": {"type": "string", "minLength": 1},
         "defaults": {"$ref": "#/$defs/settings"},
@@ -109,6 +118,7 @@ SCHEMA: Dict[str, Any] = {
                             "x-rule": "must be an rclone bandwidth limit like 10M, 10M:off or \"08:00,2M 23:00,off\""},
                 "rclone_config": {"type": "string", "minLength": 1},
                 "require_mount": {"type": "string", "pattern": "^/", "x-rule": "must be an absolute path"},
+                "append_only": {"type": "boolean"},
                 "env": {
                     "type": "object",
                     "propertyNames": {"pattern": "^(?![\\s\\S]*\\n)RCLONE_[A-Z0-9_]+$",

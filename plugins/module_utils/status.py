@@ -28,7 +28,16 @@ import socket
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, hostid, lineage, locks, progress, status_bases
+from ansible_collections.offsite.zfs.plugins.module_utils import (
+    catalog,
+    hostid,
+    ledger,
+    lineage,
+    locks,
+    progress,
+    signing,
+    status_bases,
+)
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -164,7 +173,7 @@ def _backup_entry(backup: catalog.Backup) -> Dict[str, Any]:
     listed = sum(o.size for o in backup.objects.values())
     entry: Dict[str, Any] = {"backup_id": backup.backup_id, "complete": backup.complete,
                              "objects": len(backup.objects), "listed_bytes": listed,
-                             "last_upload": iso(last_modified(backup))}
+                             "last_upload": iso(last_modified(backup)), "signed": backup.signed}
     manifest = backup.manifest
     if manifest is None:
         info = id_parts(backup.backup_id)
@@ -240,7 +249,9 @@ def _provider_report(ds: str, provider: str, store: Optional[Store], listing: ca
         damage_severity = "critical" if backup.backup_id in newest_chain_ids else "warning"
         if backup.manifest is None:
             if backup.manifest_error:
-                problems.append(problem("bad_manifest", "warning", ds, provider, backup.backup_id,
+                refused = backup.manifest_code in signing.CODES  # forged, replayed or unsigned: never trusted
+                problems.append(problem(backup.manifest_code, "critical" if refused else "warning", ds, provider,
+                                        backup.backup_id, backup.manifest_error if refused else
                                         "%s; back %s up again and delete the damaged backup directory." % (
                                             backup.manifest_error.rstrip("."), label)))
                 continue
@@ -285,7 +296,7 @@ def _provider_report(ds: str, provider: str, store: Optional[Store], listing: ca
                                     "(guid %s): it cannot be restored; take a full backup." % (
                                         where[0].upper() + where[1:], manifest.base.name, provider,
                                         manifest.base.guid)))
-        referenced = {c.object for c in manifest.chunks} | {catalog.MANIFEST}
+        referenced = {c.object for c in manifest.chunks} | {catalog.MANIFEST, signing.SIGNATURE}
         extra = sorted(name for name in backup.objects if name not in referenced)
         if extra:
             problems.append(problem("orphan_object", "warning", ds, provider, backup.backup_id,
@@ -424,7 +435,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         store = (stores or {}).get(name) or Store(host.providers[name])
         store_for[name] = store
         try:
-            listings[name] = catalog.list_backups(store, namespace, work_dir=work_dir)
+            listings[name] = catalog.list_backups(store, namespace, work_dir=work_dir, trust=host.trust)
         except OffsiteError as exc:
             host_problems.append(problem("provider_failed", "critical", None, name, None,
                                          "Provider %s could not be listed, so its backups are unknown: %s" % (
@@ -445,7 +456,8 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
                         del listing.backups[key]
                 continue
             found.setdefault(ds, set()).add(name)
-    names = limit if limit is not None else sorted(set(configured) | set(found))
+    recorded = ledger.datasets(host.state_dir, namespace, list(listings)) if compare_local else []
+    names = limit if limit is not None else sorted(set(configured) | set(found) | set(recorded))
 
     running = running_operations(host.state_dir)
     running_backups = {(r.get("dataset"), r.get("provider")) for r in running if r.get("operation") == "backup"}
@@ -478,6 +490,10 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         ds_problems.extend(status_bases.status_problems(
             zfs, ds, local, {n: listings[n].for_dataset(ds) for n in reporting}, per_provider, host.state_dir,
             namespace, (settings.policy or {}).get("hold_base", True)))
+        for name in listings if compare_local else ():  # this host's ledger: vanished or rolled-back backups
+            for code, severity, backup_id, message in ledger.check(settings.state_dir, namespace, name, ds,
+                                                                   listings[name].for_dataset(ds)):
+                ds_problems.append(problem(code, severity, ds, name, backup_id, message))
         latests = [r["latest"] for r in per_provider.values() if r["latest"]]
         latest = max(latests, key=lambda item: (item["created_epoch"] or 0)) if latests else None
         fresh_somewhere = any(r["fresh"] for r in per_provider.values())

@@ -45,6 +45,7 @@ class Provider:
     unreachable_budget: float = 60.0
     bwlimit: Optional[str] = None
     require_mount: Optional[str] = None  # module_utils/mounts.py
+    append_only: bool = False  # backup never deletes or overwrites here (attempts.py); prune runs elsewhere
 
 
 # rclone exit codes that mean "not there" (directory, object); no retry helps those listings.

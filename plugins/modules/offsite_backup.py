@@ -233,8 +233,9 @@ providers:
   description:
     - Per provider, what happened. C(status) is one of V(uploaded), V(resumed), V(present), V(planned),
       V(failed); with C(backup_id), C(kind) (full or incremental), C(base), C(chunks), C(chunks_resumed),
-      C(bytes_plain), C(bytes_stored), C(estimated_bytes), C(estimated_chunks), C(estimate_method),
-      C(seconds), C(rate_bytes_per_second), C(retries) and a one-sentence C(message).
+      C(signed) (a manifest.sig was written), C(bytes_plain), C(bytes_stored), C(estimated_bytes),
+      C(estimated_chunks), C(estimate_method), C(seconds), C(rate_bytes_per_second), C(retries) and a one-sentence
+      C(message).
     - C(base_kind) is V(snapshot) or V(bookmark) (sent from a bookmark because the snapshot was gone).
       C(base_hold) says which snapshot now carries the hold C(offsite:<provider>) (C(tag), C(snapshot),
       C(held), C(bookmark), C(released), C(error) when the hold could not be placed). In check mode,

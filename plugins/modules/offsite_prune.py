@@ -108,7 +108,8 @@ datasets:
   description:
     - Per dataset, C(providers) (per provider C(status) V(pruned), V(planned), V(unchanged), V(locked) or
       V(failed); C(kept) with C(reasons); C(deleted) with C(reason); C(damaged); C(incomplete_deleted);
-      C(incomplete_kept)) and, with local snapshots, C(local) (C(kept), C(deleted), C(ignored)).
+      C(incomplete_kept); C(abandoned_deleted), objects of abandoned upload attempts on append-only
+      providers) and, with local snapshots, C(local) (C(kept), C(deleted), C(ignored)).
   returned: always
   type: dict
   sample: {"tank/data": {"changed": true, "providers": {"b2": {"status": "pruned", "deleted": []}}}}
@@ -147,6 +148,9 @@ def deletions(dataset: str, entry: dict) -> list:
     for provider, result in (entry.get("providers") or {}).items():
         for record in result.get("deleted", []) + result.get("incomplete_deleted", []):
             lines.append("%s %s %s: %s" % (provider, dataset, record["backup_id"], record["reason"]))
+        for record in result.get("abandoned_deleted", []):
+            lines.append("%s %s %s/%s: %s" % (provider, dataset, record["backup_id"], record["object"],
+                                              record["reason"]))
     for record in (entry.get("local") or {}).get("deleted", []):
         lines.append("local %s@%s: %s" % (dataset, record["snapshot"], record["reason"]))
     return lines

@@ -119,6 +119,13 @@ options:
         the stream's BEGIN and END records and the stream checksum ZFS checks on receive are the only
         integrity checks.
     type: bool
+  allow_unsigned:
+    description:
+      - Accept backups whose manifest carries no signature when the policy lists signers (backups made
+        before signing was set up, and adopted legacy backups). A manifest with a wrong signature is refused
+        even so. See C(docs/security.md).
+      - When not set, the config file's C(allow_unsigned) applies (default V(false)).
+    type: bool
   force:
     description:
       - Allow receiving over a target that exists but does not continue the chain (C(zfs receive -F)).
@@ -458,6 +465,7 @@ def main() -> None:
         identity_file=dict(type="path"),
         passphrase=dict(type="str", no_log=True),
         force=dict(type="bool", default=False),
+        allow_unsigned=dict(type="bool"),
         recursive=dict(type="bool", default=False),
         exclude=dict(type="list", elements="str"),
         mountpoint=dict(type="str"),

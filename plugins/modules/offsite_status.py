@@ -105,6 +105,13 @@ options:
     description:
       - The passphrase of passphrase-mode backups, for O(verify=decrypt). Never logged.
     type: str
+  allow_unsigned:
+    description:
+      - Accept backups whose manifest carries no signature when the policy lists signers (backups made
+        before signing was set up, and adopted legacy backups). A manifest with a wrong signature is refused
+        even so. See C(docs/security.md).
+      - When not set, the config file's C(allow_unsigned) applies (default V(false)).
+    type: bool
 """
 
 EXAMPLES = r"""
@@ -186,7 +193,7 @@ datasets:
       one) and C(providers).
     - C(providers) maps each provider to C(backups) (each with C(backup_id), C(snapshot), C(guid), C(kind),
       C(base), C(created), C(stream_bytes), C(stored_bytes), C(chunks), C(complete), C(intact), C(restorable),
-      C(chain_length), C(objects), C(listed_bytes), C(last_upload), C(verified)), C(latest), C(chain_length),
+      C(chain_length), C(objects), C(listed_bytes), C(last_upload), C(signed), C(verified)), C(latest), C(chain_length),
       C(stored_bytes), C(fresh) and C(not_backed_up).
     - For a dataset on this host, each provider also has C(base), the base of its next incremental backup
       (C(snapshot), C(guid), C(present), C(userrefs), C(our_hold), C(bookmark), C(at_risk), C(next_backup)
@@ -285,6 +292,7 @@ def main() -> None:
         identity_file=dict(type="path"),
         passphrase=dict(type="str", no_log=True),
         legacy=dict(type="bool", default=False),
+        allow_unsigned=dict(type="bool"),
     )
     argument_spec.update(COMMON_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

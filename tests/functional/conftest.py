@@ -122,7 +122,7 @@ class Lab:
     def restore(self, dataset: str, snapshot: Optional[str] = None, target: Optional[str] = None,
                 provider: str = "auto", identity_file: Optional[str] = None, passphrase: Optional[str] = None,
                 **kwargs: Any) -> Dict[str, Any]:
-        params = {k: kwargs.pop(k) for k in list(kwargs) if k in ("spool", "namespace")}
+        params = {k: kwargs.pop(k) for k in list(kwargs) if k in ("spool", "namespace", "allow_unsigned")}
         keys = load_keys(None, identity_file or str(self.key.path), passphrase)
         return run_restore(self.settings(dataset, _single_provider=True, **params), snapshot=snapshot,
                            target=target, provider=provider, keys=keys, **kwargs)

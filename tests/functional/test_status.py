@@ -215,12 +215,13 @@ def test_verify_decrypt_checks_keys_macs_and_plaintext(lab, tmp_path):
     assert sorted(p["code"] for p in only_key) == ["decrypt_failed", "no_backup"], "not restorable with these keys"
     assert "passphrase" in codes({"problems": only_key}, pp, "decrypt_failed")[0]["message"]
 
-    # An edited manifest still parses, but its MAC no longer matches: only the key can tell.
+    # An edited manifest still parses, but its MAC no longer matches: only the key (and, without a key, this
+    # host's ledger of the manifests it wrote) can tell.
     path = bdir(lab, ds, second) / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["host"] = "somewhere-else"
     path.write_text(json.dumps(manifest))
-    assert codes(status(lab, verify="digest", datasets=[ds]), ds) == []
+    assert [p["code"] for p in codes(status(lab, verify="digest", datasets=[ds]), ds)] == ["manifest_changed"]
     tampered = codes(status(lab, keys=keys, verify="decrypt", datasets=[ds]), ds, "mac_mismatch")
     assert len(tampered) == 1 and tampered[0]["backup"] == second and tampered[0]["severity"] == "critical"
 
