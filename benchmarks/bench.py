@@ -326,7 +326,8 @@ class Bench:
         provider_spec: Dict[str, Any] = {"remote": spec["remote"]}
         if spec["env"]:
             provider_spec["env"] = spec["env"]
-        defaults: Dict[str, Any] = {"spool": {"dir": str(self.work / "spool")}}
+        # No holds (holds.py): the benchmark destroys what it backed up.
+        defaults: Dict[str, Any] = {"spool": {"dir": str(self.work / "spool")}, "hold_base": False}
         if self.args.chunk_size:
             defaults["chunk_size"] = self.args.chunk_size
         return {"recipients": [self.key.public], "namespace": namespace, "state_dir": str(self.work / "state"),

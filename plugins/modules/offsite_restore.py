@@ -266,6 +266,37 @@ provider:
   returned: success
   type: str
   sample: b2
+lineage:
+  description:
+    - The lineage of the restored backup (V(original), or the start time of a lineage begun with C(new_lineage)).
+    - A recreated dataset's backups form a lineage of their own; see docs/policy.md.
+  returned: when a native backup was restored or planned
+  type: str
+  sample: original
+lineages:
+  description: Every lineage of the dataset on that provider, oldest first.
+  returned: when a native backup was restored or planned
+  type: list
+  elements: dict
+  contains:
+    lineage:
+      description: The lineage id (empty for the original one).
+      type: str
+    label:
+      description: The lineage's name as shown in messages.
+      type: str
+    backups:
+      description: How many backups the lineage has.
+      type: int
+    oldest_snapshot:
+      description: Its oldest backed-up snapshot.
+      type: str
+    newest_snapshot:
+      description: Its newest backed-up snapshot.
+      type: str
+    newest_creation:
+      description: The creation time of the newest, in seconds since the epoch.
+      type: int
 snapshot:
   description: The snapshot restored.
   returned: success

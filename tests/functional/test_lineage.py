@@ -14,7 +14,11 @@ from ansible_collections.offsite.zfs.plugins.module_utils.status import run_stat
 
 
 def destroy_when_idle(dataset: str, seconds: float = 60.0) -> None:
-    """zfs-fuse answers "dataset is busy" for a while after heavy I/O: retry until a deadline."""
+    """The host dies with its pool: our holds (holds.py) go with it, so release them first. zfs-fuse answers
+    "dataset is busy" for a while after heavy I/O: retry until a deadline."""
+    names = harness.run(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", dataset], check=False).stdout
+    for name in names.split():
+        harness.run(["zfs", "release", "offsite:local", name], check=False)
     deadline = time.time() + seconds
     while True:
         proc = harness.run(["zfs", "destroy", "-r", dataset], check=False)

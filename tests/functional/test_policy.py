@@ -210,7 +210,8 @@ def test_backup_playbook_twice_then_prune_playbook_check_and_real(lab, ansible, 
     extra = _role_vars(lab, tmp_path, ds)
     first = ansible.run_playbook(Path("offsite.zfs.backup"), extra_vars=extra)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
-    assert _recap_changed(first.stdout) == 3  # the config directory and file, then the backup
+    # the config directory and file, the manifest signing key (issue 17), then the backup
+    assert _recap_changed(first.stdout) == 4, first.stdout[-3000:]
     config_file = tmp_path / "etc" / "offsite.yml"
     assert oct(os.stat(config_file).st_mode & 0o777) == "0o600"
     assert oct(os.stat(config_file.parent).st_mode & 0o777) == "0o700"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import List
 
@@ -76,6 +77,14 @@ def autosnaps(lab, ds: str) -> List[str]:
     return sorted(s for s in lab.pool.snapshots(ds) if s.startswith("autosnap_"))
 
 
+def after_creation_of(name: str) -> None:
+    """Wait until the clock has passed the creation second of snapshot name: sanoid orders snapshots by their
+    creation property (whole seconds), so a snapshot taken within the same second would tie with it."""
+    created = int(harness.run(["zfs", "get", "-H", "-p", "-o", "value", "creation", name]).stdout.strip())
+    while time.time() < created + 1.05:
+        time.sleep(0.05)
+
+
 def userrefs(name: str) -> int:
     return int(harness.run(["zfs", "get", "-H", "-p", "-o", "value", "userrefs", name]).stdout.strip())
 
@@ -96,6 +105,7 @@ def test_sanoid_prunes_around_the_held_base_and_backups_stay_incremental(lab):
 
     # Two hours later: sanoid takes a new hourly and wants the old one gone; our hold keeps it.
     harness.write_data(lab.pool.mountpoint(ds), 2, 96 << 10, "b.bin")
+    after_creation_of("%s@%s" % (ds, first))
     sanoid(lab.tmp, ds, 2)  # takes the new hourly
     out = sanoid(lab.tmp, ds, 2, "--prune-snapshots")  # then it prunes
     assert "could not remove %s@%s" % (ds, first) in out.stderr, out.stdout + out.stderr
@@ -109,6 +119,7 @@ def test_sanoid_prunes_around_the_held_base_and_backups_stay_incremental(lab):
 
     # Two hours later again: sanoid prunes the old base now that it is free, and keeps the held one.
     harness.write_data(lab.pool.mountpoint(ds), 3, 96 << 10, "c.bin")
+    after_creation_of("%s@%s" % (ds, second))
     sanoid(lab.tmp, ds, 4)
     sanoid(lab.tmp, ds, 4, "--prune-snapshots")
     snaps = autosnaps(lab, ds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -82,6 +83,12 @@ def _forger(lab, tmp_path, key=None):
     config = json.loads(json.dumps(lab.config))
     config.pop("signers")
     config["state_dir"] = str(tmp_path / "forger-state")
+    # The host id is no secret (every manifest carries it): the writer copies it, so that the host-identity
+    # check (hostid.py) does not refuse its upload and only the signature can tell the forgery.
+    os.makedirs(config["state_dir"], mode=0o700, exist_ok=True)
+    own = os.path.join(lab.config["state_dir"], "host-id")
+    if os.path.exists(own):
+        shutil.copy(own, os.path.join(config["state_dir"], "host-id"))
     config.pop("signing_key")  # the default key path does not exist here: unsigned
     if key is not None:
         config["signing_key"] = str(key)
