@@ -193,7 +193,7 @@ def run_drills(settings_for: Callable[[str], DatasetSettings], datasets: Sequenc
     zfs = zfs or Zfs(first.zfs)
     for ds in datasets:
         settings = settings_for(ds)
-        names = [p for p in (providers or settings.selected or list(settings.providers))]
+        names = list(providers or settings.selected or list(settings.providers))
         for name in names:
             if name not in settings.providers:
                 raise OffsiteError("The provider %s is not configured; configured providers: %s." % (

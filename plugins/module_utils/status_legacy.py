@@ -46,7 +46,7 @@ def _checked(backup: LegacySet, with_header: bool) -> List[str]:
 
 def _folder_report(store: Store, folder: str, dataset: Optional[str], objects: List[Any], identities: List[Any]
                    ) -> Dict[str, Any]:
-    layout = parse_layout(dataset or folder, [(path, size) for path, size in objects])
+    layout = parse_layout(dataset or folder, list(objects))
     backups = []
     for backup in layout.sets:
         if backup.format == "F3/F4" and len(backup.pieces) > 1:

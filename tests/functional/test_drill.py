@@ -13,7 +13,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.status import run_stat
 
 def drills(lab, datasets, **kwargs):
     keys = load_keys(None, str(lab.key.path), None)
-    return run_drills(lambda d: lab.settings(d), datasets, keys=keys, **kwargs)
+    return run_drills(lab.settings, datasets, keys=keys, **kwargs)
 
 
 def scratch_left(lab) -> list:

@@ -226,7 +226,7 @@ def test_status_lists_every_format_and_reports_lookalikes_then_adopt_puts_them_i
     legacy = result["legacy"]
     assert legacy["backups_by_format"] == {"F1": 1, "F3": 1, "F4": 1, "F5": 2, "F6": 1, "F7": 1, "F8": 1}, legacy
     entries = {e["snapshot"]: e for f in legacy["providers"]["old"]["folders"] for e in f["backups"]}
-    assert all(entries[snap]["kind"] == "full" and entries[snap]["guid"] for snap, _ in snaps.values())
+    assert all(entries[snap]["kind"] == "full" and entries[snap]["guid"] for snap, _kind in snaps.values())
     assert "numbered 0" in entries["auto-9"]["problems"][0]
     unparsed = {p["key"].rsplit("/", 1)[-1]: p for p in legacy["problems"] if p["code"] == "legacy_unparsed"}
     assert "fewer than 10 digits" in unparsed["tank:auto-9-s001-b0.zfs.gz.age"]["message"]
@@ -236,7 +236,7 @@ def test_status_lists_every_format_and_reports_lookalikes_then_adopt_puts_them_i
     keys = load_keys(None, str(lab.key.path), None)
     adopted = adopt_legacy(lab.settings(ds), keys)
     statuses = {e["snapshot"]: e["status"] for e in adopted["providers"]["old"]["backups"]}
-    assert statuses == dict({snap: "adopted" for snap, _ in snaps.values()}, **{"auto-9": "skipped"}), adopted
+    assert statuses == dict({snap: "adopted" for snap, _kind in snaps.values()}, **{"auto-9": "skipped"}), adopted
     for fmt in ("F3", "F8"):
         snap, digest = snaps[fmt]
         target = "%s/ad-%s" % (ds, fmt.lower())

@@ -33,14 +33,14 @@ def test_f8_and_f7_offsets_numbering_from_one_and_past_999():
     assert [p.number for p in backup.pieces[998:1001]] == [999, 1000, 1001]
     assert backup.pieces[999].label == "s1000-b%020d" % (999 * 300)
     # F7: %010d, and an offset of 10^10 or more prints 11 digits (wider than the field).
-    sets, _ = parse("tank_data:auto-1-s001-b0000000000" + E, "tank_data:auto-1-s002-b9999999999" + E,
-                    "tank_data:auto-1-s003-b19999999998" + E)
+    sets, _unparsed = parse("tank_data:auto-1-s001-b0000000000" + E, "tank_data:auto-1-s002-b9999999999" + E,
+                            "tank_data:auto-1-s003-b19999999998" + E)
     f7 = sets[("F7", "auto-1")]
     assert f7.complete and [p.offset for p in f7.pieces] == [0, 9999999999, 19999999998]
 
 
 def test_same_prefix_as_f7_and_f8_is_two_backups_and_kind_is_unknown():
-    sets, _ = parse("tank_data:now-s001-b0000000000" + E, "tank_data:now-s001-b00000000000000000000" + E)
+    sets, _unparsed = parse("tank_data:now-s001-b0000000000" + E, "tank_data:now-s001-b00000000000000000000" + E)
     assert sorted(sets) == [("F7", "now"), ("F8", "now")]
     assert all(b.kind == "unknown" and b.complete for b in sets.values())
 
@@ -51,8 +51,8 @@ def test_dataset_prefix_is_removed_as_known_prefix_not_at_the_first_colon():
 
 
 def test_f5_f6_shards_and_gaps_are_named():
-    sets, _ = parse("full-auto-20250718-112800-s001" + E, "full-auto-20250718-112800-s003" + E,
-                    "tank_data:auto-2-s001" + E)
+    sets, _unparsed = parse("full-auto-20250718-112800-s001" + E, "full-auto-20250718-112800-s003" + E,
+                            "tank_data:auto-2-s001" + E)
     f5 = sets[("F5", "auto-20250718-112800")]
     assert f5.kind == "full" and not f5.complete
     assert f5.problems == ["piece s002 of full-auto-20250718-112800 is missing"]
@@ -96,11 +96,11 @@ def test_f2_f1_staging_and_lookalikes_are_reported():
 
 
 def test_f7_shard_numbers_and_offsets_out_of_order_or_not_from_zero():
-    sets, _ = parse("tank_data:a-s001-b0000000100" + E, "tank_data:a-s002-b0000000200" + E)
+    sets, _unparsed = parse("tank_data:a-s001-b0000000100" + E, "tank_data:a-s002-b0000000200" + E)
     assert "starts at byte 100" in sets[("F7", "a")].problems[0]
-    sets, _ = parse("tank_data:b-s001-b0000000000" + E, "tank_data:b-s002-b0000000000" + E)
+    sets, _unparsed = parse("tank_data:b-s001-b0000000000" + E, "tank_data:b-s002-b0000000000" + E)
     assert "not in the same order" in sets[("F7", "b")].problems[0]
-    sets, _ = parse("tank_data:c-s001" + E, "tank_data:c-s0001" + E)
+    sets, _unparsed = parse("tank_data:c-s001" + E, "tank_data:c-s0001" + E)
     assert "twice" in sets[("F6", "c")].problems[0]
 
 

@@ -55,7 +55,7 @@ def wall_day_and_time(moment: float, offset: Callable[[float], float] = utc):
 def assert_one_per_day_at(taken: List[float], days: int, low: float, high: float,
                           offset: Callable[[float], float] = utc) -> None:
     seen = [wall_day_and_time(t, offset) for t in taken]
-    day_numbers = [d for d, _ in seen]
+    day_numbers = [d for d, _wall in seen]
     assert len(taken) == days, "one snapshot per day, got %d in %d days" % (len(taken), days)
     assert day_numbers == list(range(day_numbers[0], day_numbers[0] + days)), "no day skipped, none twice"
     for _day, seconds in seen:
@@ -140,7 +140,7 @@ def test_local_time_of_day_holds_across_a_dst_change():
     taken = simulate(plan, runs, offset, latest=runs[0] - 22 * HOUR)
     assert len(taken) == 3 * 7
     walls = [wall_day_and_time(t, offset) for t in taken]
-    assert [d for d, _ in walls] == list(range(walls[0][0], walls[0][0] + 3 * 7)), "no day skipped, none twice"
+    assert [d for d, _wall in walls] == list(range(walls[0][0], walls[0][0] + 3 * 7)), "no day skipped, none twice"
     hours = [int(seconds // HOUR) for _d, seconds in walls]
     assert hours == [2] * 10 + [3] + [2] * 10
 
