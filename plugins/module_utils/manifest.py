@@ -24,7 +24,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteE
 FORMAT = "offsite.zfs/manifest"
 VERSION = 1
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_OBJECT = re.compile(r"^chunk-[0-9]{6,}(\.zst|\.gz)?\.age$")
+_OBJECT = re.compile(r"^chunk-[0-9]{6,}(-a[0-9]+)?(\.zst|\.gz)?\.age$")  # -aK: attempt K (attempts.py)
 
 
 @dataclass

@@ -329,7 +329,8 @@ def abandoned_attempts(complete: Sequence[catalog.Backup], doomed: Dict[str, str
         for obj in attempts.abandoned(backup):
             when = parse_mtime(obj.mtime)
             if when is not None and now - when > incomplete_after:
-                records.append({"backup_id": backup.backup_id, "snapshot": backup.snapshot_name, "object": obj.path,
+                records.append({"backup_id": backup.backup_id, "snapshot": backup.snapshot_name,
+                                "object": obj.path.rsplit("/", 1)[-1],
                                 "reason": "abandoned upload attempt, untouched for %s" % human_duration(now - when)})
     return records
 

@@ -149,8 +149,8 @@ def deletions(dataset: str, entry: dict) -> list:
         for record in result.get("deleted", []) + result.get("incomplete_deleted", []):
             lines.append("%s %s %s: %s" % (provider, dataset, record["backup_id"], record["reason"]))
         for record in result.get("abandoned_deleted", []):
-            lines.append("%s %s %s/%s: %s" % (provider, dataset, record["backup_id"], record["object"],
-                                              record["reason"]))
+            lines.append("%s %s %s/%s: %s" % (
+                provider, dataset, record["backup_id"], record["object"], record["reason"]))
     for record in (entry.get("local") or {}).get("deleted", []):
         lines.append("local %s@%s: %s" % (dataset, record["snapshot"], record["reason"]))
     return lines
