@@ -197,10 +197,11 @@ class HashingWriter(io.RawIOBase):
 class DigestReader(io.RawIOBase):
     """Reads from a file-like source, counting the bytes and computing their SHA-256 as they pass."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, sha256: Any = None) -> None:
+        """sha256: a hash object to update (one shared by several readers), else a new one."""
         super().__init__()
         self._raw = raw
-        self.sha256 = hashlib.sha256()
+        self.sha256 = sha256 if sha256 is not None else hashlib.sha256()
         self.count = 0
 
     def readable(self) -> bool:

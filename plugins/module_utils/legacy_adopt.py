@@ -12,14 +12,13 @@ one such file, uploaded as a single chunk. The manifest is written last.
 from __future__ import annotations
 
 import hashlib
-import io
 import secrets
 import socket
 import time
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, hostid, signing
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import DigestReader, chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import TOOL_VERSION, OffsiteError, validate_snapshot
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import list_legacy, read_final_guid, read_header
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, Piece
@@ -35,28 +34,6 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class _Counting(io.RawIOBase):
-    """Counts and hashes the stored bytes of a piece as they are read."""
-
-    def __init__(self, raw: Any, sha: Any) -> None:
-        super().__init__()
-        self._raw = raw
-        self.sha = sha
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
-        if not data:
-            return 0
-        buffer[:len(data)] = data
-        self.sha.update(data)
-        self.count += len(data)
-        return len(data)
-
-
 def _verify(store: Store, settings: DatasetSettings, backup: LegacySet, key: bytes, backup_id: str,
             identities: List[Any], one_chunk: bool) -> List[ChunkRecord]:
     """Read the whole stream with every check; one record per chunk (per piece, or one for F3)."""
@@ -65,7 +42,7 @@ def _verify(store: Store, settings: DatasetSettings, backup: LegacySet, key: byt
     shared = hashlib.sha256()
 
     def wrap(piece: Piece, reader: Any) -> Any:
-        counting = _Counting(reader, shared if one_chunk else hashlib.sha256())
+        counting = DigestReader(reader, shared if one_chunk else None)
         state["readers"].append(counting)
         return counting
 
@@ -82,7 +59,7 @@ def _verify(store: Store, settings: DatasetSettings, backup: LegacySet, key: byt
                                f"bytes but was listed with {backup.pieces[index].size}: it changed while being "
                                f"adopted.", "chunk_mismatch")
         records.append(ChunkRecord(index, catalog.chunk_object(index, ".gz"), state["plain"],
-                                   state["mac"].hexdigest(), reader.count, reader.sha.hexdigest()))
+                                   state["mac"].hexdigest(), reader.count, reader.sha256.hexdigest()))
         state["mac"] = chunk_mac(key, backup_id, index + 1)
         state["plain"] = 0
 

@@ -40,7 +40,8 @@ def _free_port() -> int:
 class Sshd:
     """sshd on 127.0.0.1:<free port>, keys and config in a private directory (world-readable keys)."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_config: Optional[List[str]] = None) -> None:
+        """extra_config: sshd_config lines appended at the end (Match blocks)."""
         # Not under pytest's 0700 tmp: sshd reads a user's authorized_keys with that user's rights.
         self.dir = Path(tempfile.mkdtemp(prefix="offsite-sshd-"))
         os.chmod(self.dir, 0o755)
@@ -69,8 +70,7 @@ class Sshd:
             "MaxStartups 200",
             "LogLevel ERROR",
             "Subsystem sftp internal-sftp",
-            "",
-        ]))
+        ] + list(extra_config or []) + [""]))
         self.authorize("root")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privilege separation directory
         self.log = open(self.dir / "sshd.log", "wb")
