@@ -13,6 +13,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
+import zfs_watchdog  # noqa: E402
+from _pytest.runner import runtestprotocol  # noqa: E402
 
 sys.path.insert(0, str(harness.collection_link()))
 
@@ -21,10 +23,40 @@ from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_back
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore  # noqa: E402
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        zfs_watchdog.REPORT.unlink(missing_ok=True)  # this run's restarts only
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """With xdist the workers share one zfs-fuse daemon: the controller stops it when all are done."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         harness.stop_started_daemon()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) -> bool:
+    """Run a test once more when zfs-fuse was restarted under it (zfs_watchdog); else as pytest does."""
+    seen = zfs_watchdog.generation()
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    if any(report.failed for report in reports) and zfs_watchdog.generation() != seen:
+        zfs_watchdog.REPORT.parent.mkdir(parents=True, exist_ok=True)
+        with open(zfs_watchdog.REPORT, "a", encoding="utf-8") as handle:
+            handle.write("%s failed while zfs-fuse was restarted; it runs once more\n\n" % item.nodeid)
+        item._initrequest()  # fresh fixtures for the second run, as pytest-rerunfailures does
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    for report in reports:
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say in the run's output when the zfs-fuse watchdog had to restart the daemon."""
+    if not os.environ.get("PYTEST_XDIST_WORKER") and zfs_watchdog.REPORT.exists():
+        terminalreporter.section("zfs-fuse watchdog")
+        terminalreporter.write(zfs_watchdog.REPORT.read_text())
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,17 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import zfs_watchdog
+
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS_ROOT = ROOT / ".tmp" / "collections"
 
 
 def run(argv: List[str], check: bool = True, **kwargs: Any) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False, **kwargs)
+    if argv and argv[0] in ("zfs", "zpool") and "timeout" not in kwargs:
+        proc = zfs_watchdog.run_bounded(argv, **kwargs)  # a zfs-fuse that stops answering is restarted
+    else:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False, **kwargs)
     if check and proc.returncode != 0:
         raise AssertionError("%s failed (%d): %s %s" % (
             argv, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
@@ -59,7 +64,7 @@ class ZfsDaemon:
         if shutil.which("zfs-fuse") is None:
             raise RuntimeError("neither kernel ZFS nor zfs-fuse is installed; run scripts/bootstrap.sh")
         import fcntl
-        with open("/tmp/offsite-zfs-fuse.lock", "w") as guard:
+        with open(zfs_watchdog.LOCK, "w") as guard:
             fcntl.flock(guard, fcntl.LOCK_EX)  # parallel test workers start at most one daemon
             if run(["pgrep", "-x", "zfs-fuse"], check=False).returncode == 0:
                 return  # a daemon is already serving this machine (scripts/test.sh starts one)
@@ -83,7 +88,7 @@ class ZfsDaemon:
 
 
 # The zfs-fuse daemon the tests started (none when scripts/test.sh or the kernel provides ZFS).
-STARTED_DAEMON = Path("/tmp/offsite-zfs-fuse.started-by-tests")
+STARTED_DAEMON = zfs_watchdog.STARTED_DAEMON
 
 
 def stop_started_daemon() -> None:
