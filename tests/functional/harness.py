@@ -145,7 +145,10 @@ class Pool:
             if proc.returncode == 0 or "no such pool" in proc.stderr:
                 break
             if time.time() > deadline:
-                raise AssertionError("could not destroy pool %s: %s" % (self.name, proc.stderr))
+                status = run(["zpool", "status", self.name], check=False)
+                free = shutil.disk_usage(str(self.dir))
+                raise AssertionError("could not destroy pool %s: %s\n%s%s\n%d MiB free beside its file" % (
+                    self.name, proc.stderr, status.stdout, status.stderr, free.free >> 20))
             time.sleep(0.5)  # zfs-fuse answers "pool is busy" for a moment after heavy I/O
         shutil.rmtree(self.dir, ignore_errors=True)
 
