@@ -14,6 +14,8 @@ command -v restic >/dev/null 2>&1 || need_apt+=(restic)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 # pv is in the old bash tool's F7/F8 pipelines, which tests/functional/test_legacy_formats.py runs as written.
 command -v pv >/dev/null 2>&1 || need_apt+=(pv)
+# sanoid is the neighbour that prunes snapshots in tests/functional/test_sanoid.py.
+dpkg -s sanoid >/dev/null 2>&1 || need_apt+=(sanoid)
 # Headless Chromium renders the fleet report in tests/functional/test_fleet_report.py.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # The SSH fleet tests (tests/functional/test_fleet_ssh.py) run OpenSSH's sshd on 127.0.0.1 and sudo; the role's
