@@ -100,12 +100,13 @@ def _stream_chunk(need: List[Target], index: int, source: ChunkSource, encryptio
 class Pass:
     """One read of the stream for a group of targets that share the MAC key and the encryption."""
 
-    def __init__(self, targets: List[Target], zfs: Any, progress: Any, on_upload: Callable[[Target, ChunkRecord],
-                                                                                           None]) -> None:
+    def __init__(self, targets: List[Target], zfs: Any, progress: Any,
+                 on_upload: Callable[[Target, ChunkRecord], None], on_done: Callable[[Target, str], None]) -> None:
         self.targets = targets
         self.zfs = zfs
         self.progress = progress
         self.on_upload = on_upload
+        self.on_done = on_done  # a provider has every chunk: write its manifest (before slower ones end)
         first = targets[0].run
         self.settings = first.settings
         self.backup_id = first.backup_id
@@ -143,8 +144,7 @@ class Pass:
                 index += 1
             finished = stream.at_eof()
             if spool is not None:
-                spool.close()
-                spool = None
+                spool.drain()  # the providers still in the pass; a dropped one's running uploads may go on
             if finished:
                 rc = proc.wait()
                 err_thread.join()
@@ -153,13 +153,18 @@ class Pass:
                     raise OffsiteError("zfs send of %s@%s failed: %s" % (
                         settings.dataset, self.snapshot.name, message[0] if message else "exit %d" % rc),
                         "zfs_failed")
+                stamp = now()  # one stamp: the providers done in this pass get the same manifest
                 for target in self.targets:
                     if target.state == ACTIVE:
                         target.state = DONE
+                for target in self.targets:
+                    if target.state == DONE:
+                        self.on_done(target, stamp)
             ok = finished
         finally:
             if spool is not None:
-                spool.abort()
+                if not ok:
+                    spool.abort()
                 spool.close()
             if not ok:
                 try:
@@ -238,29 +243,35 @@ def upload_group(group: List[Target], zfs: Any, progress: Any, finish: Callable[
             target.uploaded_bytes += record.plain_bytes
         progress.provider_chunk(target.name, record.index + 1, record.plain_bytes)
 
+    def on_done(target: Target, stamp: str) -> None:
+        try:
+            finish(target, stamp)
+        except OffsiteError as exc:
+            target.run.error = exc
+        except Exception as exc:  # one provider's surprise must not stop the others
+            target.run.error = OffsiteError("the upload failed unexpectedly: %s: %s" % (
+                type(exc).__name__, exc), "internal")
+
     passes = 0
     while active:
         passes += 1
         for target in active:
             progress.phase(target.name, target.run.est_chunks, target.run.estimate)
         try:
-            Pass(active, zfs, progress, on_upload).run()
-        except OffsiteError as exc:
+            Pass(active, zfs, progress, on_upload, on_done).run()
+        except Exception as exc:  # the shared pass failed (zfs send, spool): its providers fail, not the run
+            if not isinstance(exc, OffsiteError):
+                exc = OffsiteError("the upload failed unexpectedly: %s: %s" % (type(exc).__name__, exc), "internal")
             for target in active:
-                target.run.error = exc
+                if target.state != DONE:
+                    target.run.error = exc
             return passes
-        except Exception as exc:  # a surprise in the shared pass fails its providers, not the run
-            for target in active:
-                target.run.error = OffsiteError("the upload failed unexpectedly: %s: %s" % (
-                    type(exc).__name__, exc), "internal")
-            return passes
-        finished = now()  # one stamp: the providers done in this pass get the same manifest
         again = []
         for target in active:
             try:
                 if target.state == DONE:
-                    finish(target, finished)
-                elif target.state == CHANGED:
+                    continue  # finished in the pass (on_done)
+                if target.state == CHANGED:
                     if target.restarted:
                         raise OffsiteError("The zfs send stream of %s@%s changed again while uploading to %s; the "
                                            "stream is not deterministic on this host." % (

@@ -146,13 +146,17 @@ class Spool:
             _unlink(job.file.path)
         self.cond.notify_all()
 
+    def drain(self) -> None:
+        """Wait until every provider still in the pass has uploaded all its files."""
+        with self.cond:
+            while any(t.state == ACTIVE and t.pending for t in self.targets):
+                self.cond.wait()
+
     def close(self) -> None:
         """Give up what is queued, wait for the running uploads, remove every file and the directory."""
         with self.cond:
             for target in self.targets:
-                if target.state == ACTIVE and target.jobs:
-                    continue  # a normal end: its uploads finish
-                self._give_up(target)
+                self._give_up(target)  # what is still queued; running uploads finish
         for pool in self.pools.values():
             pool.shutdown(wait=True)
         for leftover in os.listdir(self.directory):
