@@ -233,8 +233,9 @@ providers:
   description:
     - Per provider, what happened. C(status) is one of V(uploaded), V(resumed), V(present), V(planned),
       V(failed), V(deferred) (it fell past the spool bound behind the other providers and was dropped for this
-      run; the next run catches it up); with C(backup_id), C(kind) (full or incremental), C(base), C(chunks), C(chunks_resumed),
-      C(signed) (a manifest.sig was written), C(manifest_sha256), C(bytes_plain), C(bytes_stored), C(estimated_bytes),
+      run; the next run catches it up); with C(backup_id), C(kind) (full or incremental), C(base), C(chunks),
+      C(chunks_resumed), C(signed) (a manifest.sig was written), C(manifest_sha256), C(bytes_plain), C(bytes_stored),
+      C(estimated_bytes),
       C(estimated_chunks), C(estimate_method), C(seconds), C(rate_bytes_per_second), C(retries) and a one-sentence
       C(message).
     - C(base_kind) is V(snapshot) or V(bookmark) (sent from a bookmark because the snapshot was gone).
