@@ -282,7 +282,7 @@ compression:
   sample: zstd
 spool_bound_bytes:
   description:
-    - The most temp space this backup may use in the spool directory (0 without spool):
+    - The most temp space this backup may use in the spool directory (0 without spool), which is
       (sum of the selected providers' C(parallel_uploads) + 1) x (chunk_size + chunk_size/1000 + 64 KiB).
   returned: always
   type: int
