@@ -9,22 +9,17 @@ Plain functions over settings; returns a result dict. Importable without Ansible
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-import secrets
 import socket
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import quote
 
 from ansible_collections.offsite.zfs.plugins.module_utils import attempts as upload_attempts
 from ansible_collections.offsite.zfs.plugins.module_utils import (
     catalog,
     codec,
+    fanout,
     holds,
     hostid,
     ledger,
@@ -32,45 +27,20 @@ from ansible_collections.offsite.zfs.plugins.module_utils import (
     locks,
     signing,
     status_bases,
-)
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
-    ChunkSource,
-    HashingWriter,
-    StreamReader,
-    chunk_mac,
-    digest_only,
+    upload_journal,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     TOOL_VERSION,
     OffsiteError,
     human_bytes,
-    private_dir,
-    run_temp_dir,
     validate_snapshot,
-    write_private_file,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
-from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError, last_error
-from ansible_collections.offsite.zfs.plugins.module_utils.zfs import (
-    CREATED_BY_PROPERTY,
-    SendPlan,
-    Snapshot,
-    Zfs,
-)
-
-
-class StreamChanged(Exception):
-    """The re-read stream differs from what the interrupted run uploaded."""
-
-    def __init__(self, index: int) -> None:
-        super().__init__("chunk %d differs" % index)
-        self.index = index
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
+from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import journal_path  # noqa: F401 (prune)
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Snapshot, Zfs
 
 
 # -- choosing what to send ----------------------------------------------------------------
@@ -93,28 +63,9 @@ def already_present(backups: List[catalog.Backup], target: Snapshot, full: bool)
     return None
 
 
-# -- the resume journal ---------------------------------------------------------------------
-def journal_path(settings: DatasetSettings, provider: str, backup_id: str) -> str:
-    name = quote("%s/%s/%s" % (settings.namespace, settings.dataset, backup_id), safe="") + ".json"
-    return os.path.join(settings.state_dir, "journal", provider, name)
-
-
-def load_journal(path: str) -> Optional[Dict[str, Any]]:
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
-def save_journal(path: str, journal: Dict[str, Any]) -> None:
-    write_private_file(path, json.dumps(journal, sort_keys=True).encode("utf-8"))
-
-
 # -- one provider -----------------------------------------------------------------------------
 class ProviderRun:
-    """One backup of one snapshot to one provider."""
+    """One backup of one snapshot to one provider: the decisions, then (after the shared upload) the manifest."""
 
     def __init__(self, settings: DatasetSettings, store: Store, zfs: Zfs, progress: Progress,
                  snapshot: Snapshot, local: List[Snapshot], full: bool, check_mode: bool,
@@ -129,73 +80,90 @@ class ProviderRun:
         self.check_mode = check_mode
         self.dataset_type = dataset_type
         self.result: Dict[str, Any] = {"provider": store.name, "status": "pending"}
+        self.error: Optional[OffsiteError] = None  # set by the shared upload (fanout.py)
+        self.lock: Optional[locks.Lock] = None
+        self.started = time.time()
+        self.seconds: Optional[float] = None
+        self.backup_id = ""
+        self.backups: List[catalog.Backup] = []
 
     def run(self) -> Dict[str, Any]:
-        settings = self.settings
-        name = self.store.name
-        lock = None
-        if not self.check_mode:
-            lock = locks.acquire(settings.state_dir, "backup", "%s@%s" % (settings.dataset, name),
-                                 "backup of %s to %s" % (settings.dataset, name),
-                                 {"dataset": settings.dataset, "provider": name})
-            self.store.pass_fds = (lock.fd,)  # uploads hold the lock too, even after kill -9 of this process
+        """This provider alone: prepare, upload, finish (the fan-out does the same for several)."""
         try:
-            listing = catalog.list_backups(self.store, settings.namespace, settings.dataset,
-                                           work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None,
-                                           trust=settings.trust)
-            backups = listing.for_dataset(settings.dataset)
-            self.host_id = hostid.get(settings.state_dir, create=not self.check_mode)
-            others = hostid.foreign(backups, self.host_id)
-            if others:
-                raise OffsiteError("Backup of %s to %s refused: %s." % (
-                    settings.dataset, name, hostid.describe(settings.namespace, others, self.host_id)), "foreign_host")
-            present = already_present(backups, self.snapshot, self.full)
-            if present is not None:
-                self.result.update(status="present", changed=False, backup_id=present.backup_id,
-                                   kind=present.manifest.kind,
-                                   base=present.manifest.base.name if present.manifest.base else None,
-                                   chunks=len(present.manifest.chunks), bytes_plain=present.manifest.plain_bytes,
-                                   bytes_stored=present.manifest.stored_bytes,
-                                   message="%s@%s is already backed up to %s." % (
-                                       settings.dataset, self.snapshot.name, name))
-                self._keep_base()
-                return self.result
-            base = None if self.full else choose_base(self.local, self.snapshot, backups)
-            if base is None and not self.full:  # the snapshot is gone: a bookmark of it still links by guid
-                base = holds.bookmark_base(self.zfs, self.snapshot, backups)
-            # A bookmark of a backed-up snapshot ties this dataset to its backups as a snapshot does.
-            known = list(self.local) + ([base] if base is not None and base not in self.local else [])
-            self.lineage = lineage.for_backup(settings.dataset, name, settings.namespace, known, backups,
-                                              bool((settings.policy or {}).get("new_lineage")),
-                                              origin=self.zfs.origin(settings.dataset))
-            self.result["lineage"] = lineage.label(self.lineage)
-            backup_id = catalog.make_backup_id(self.snapshot.name, self.snapshot.guid, base.name if base else None)
-            plan = self.zfs.send_plan(self.snapshot, base, settings.send_options)
-            estimate, method = self.zfs.estimate(plan)
-            est_chunks = max(1, int(math.ceil(estimate / float(settings.chunk_size))))
-            self.result.update(backup_id=backup_id, kind="incremental" if base else "full",
-                               base=base.name if base else None, base_guid=str(base.guid) if base else None,
-                               send_flags=plan.flags, estimated_bytes=estimate, estimate_method=method,
-                               estimated_chunks=est_chunks, base_kind=status_bases.kind_of(base))
-            if self.check_mode:
-                self.result.update(status_bases.backup_plan_notes(self.zfs, self.snapshot, base, self.local,
-                                                                  backups, self.full, name))
-                self.result.update(status="planned", changed=True, message="would upload %s %s backup of %s@%s%s to %s "
-                                   "(about %s in ~%d chunks)" % (
-                                       "an" if base else "a", self.result["kind"], settings.dataset,
-                                       self.snapshot.name,
-                                       " from %s" % base.name if base else "", name, human_bytes(estimate),
-                                       est_chunks) + self.result.get("base_note", ""))
-                return self.result
-            self._upload(backup_id, plan, base, estimate, method, est_chunks, backups)
-            self._keep_base()
+            if self.prepare():
+                upload([self], self.zfs, self.progress, self.settings)
+                if self.error is not None:
+                    raise self.error
             return self.result
         finally:
-            if lock is not None:
-                self.store.pass_fds = ()
-                lock.release()
+            self.release()
 
-    def _keep_base(self) -> None:
+    def release(self) -> None:
+        if self.lock is not None:
+            self.store.pass_fds = ()
+            self.lock.release()
+            self.lock = None
+
+    def prepare(self) -> bool:
+        """Lock, list, decide. True when chunks must be uploaded; else the result is final (present, planned)."""
+        settings = self.settings
+        name = self.store.name
+        if not self.check_mode:
+            self.lock = locks.acquire(settings.state_dir, "backup", "%s@%s" % (settings.dataset, name),
+                                      "backup of %s to %s" % (settings.dataset, name),
+                                      {"dataset": settings.dataset, "provider": name})
+            self.store.pass_fds = (self.lock.fd,)  # uploads hold the lock too, even after kill -9 of this process
+        listing = catalog.list_backups(self.store, settings.namespace, settings.dataset,
+                                       work_dir=settings.spool_dir if os.path.isdir(settings.spool_dir) else None,
+                                       trust=settings.trust)
+        backups = self.backups = listing.for_dataset(settings.dataset)
+        self.host_id = hostid.get(settings.state_dir, create=not self.check_mode)
+        others = hostid.foreign(backups, self.host_id)
+        if others:
+            raise OffsiteError("Backup of %s to %s refused: %s." % (
+                settings.dataset, name, hostid.describe(settings.namespace, others, self.host_id)), "foreign_host")
+        present = already_present(backups, self.snapshot, self.full)
+        if present is not None:
+            self.result.update(status="present", changed=False, backup_id=present.backup_id,
+                               kind=present.manifest.kind,
+                               base=present.manifest.base.name if present.manifest.base else None,
+                               chunks=len(present.manifest.chunks), bytes_plain=present.manifest.plain_bytes,
+                               bytes_stored=present.manifest.stored_bytes,
+                               message="%s@%s is already backed up to %s." % (
+                                   settings.dataset, self.snapshot.name, name))
+            self.keep_base()
+            return False
+        base = None if self.full else choose_base(self.local, self.snapshot, backups)
+        if base is None and not self.full:  # the snapshot is gone: a bookmark of it still links by guid
+            base = holds.bookmark_base(self.zfs, self.snapshot, backups)
+        # A bookmark of a backed-up snapshot ties this dataset to its backups as a snapshot does.
+        known = list(self.local) + ([base] if base is not None and base not in self.local else [])
+        self.lineage = lineage.for_backup(settings.dataset, name, settings.namespace, known, backups,
+                                          bool((settings.policy or {}).get("new_lineage")),
+                                          origin=self.zfs.origin(settings.dataset))
+        self.result["lineage"] = lineage.label(self.lineage)
+        self.base = base
+        self.backup_id = catalog.make_backup_id(self.snapshot.name, self.snapshot.guid, base.name if base else None)
+        self.plan = self.zfs.send_plan(self.snapshot, base, settings.send_options)
+        self.estimate, self.method = self.zfs.estimate(self.plan)
+        self.est_chunks = max(1, int(math.ceil(self.estimate / float(settings.chunk_size))))
+        self.result.update(backup_id=self.backup_id, kind="incremental" if base else "full",
+                           base=base.name if base else None, base_guid=str(base.guid) if base else None,
+                           send_flags=self.plan.flags, estimated_bytes=self.estimate, estimate_method=self.method,
+                           estimated_chunks=self.est_chunks, base_kind=status_bases.kind_of(base))
+        if self.check_mode:
+            self.result.update(status_bases.backup_plan_notes(self.zfs, self.snapshot, base, self.local,
+                                                              backups, self.full, name))
+            self.result.update(status="planned", changed=True, message="would upload %s %s backup of %s@%s%s to %s "
+                               "(about %s in ~%d chunks)" % (
+                                   "an" if base else "a", self.result["kind"], settings.dataset,
+                                   self.snapshot.name,
+                                   " from %s" % base.name if base else "", name, human_bytes(self.estimate),
+                                   self.est_chunks) + self.result.get("base_note", ""))
+            return False
+        return True
+
+    def keep_base(self) -> None:
         """Hold (and bookmark) what was just backed up, the base of the next incremental (holds.py)."""
         if not self.check_mode and (self.settings.policy or {}).get("hold_base", True):
             kept = holds.keep_base_safely(self.zfs, self.settings.state_dir, self.settings.namespace,
@@ -204,97 +172,20 @@ class ProviderRun:
             if kept.get("error"):
                 self.result["message"] = "%s; warning: %s" % (self.result.get("message", ""), kept["error"])
 
-    # -- the upload, with resume --------------------------------------------------------
-    def _new_journal(self, backup_id: str, plan: SendPlan, encryption: codec.Encryption) -> Dict[str, Any]:
-        return {
-            "backup_id": backup_id,
-            "key": secrets.token_hex(32),
-            "chunk_size": self.settings.chunk_size,
-            "compression": {"algorithm": self.settings.compression, "level": self.settings.compression_level},
-            "send_flags": plan.flags,
-            "encryption": {"kind": encryption.kind, "recipients": sorted(encryption.recipient_strings)
-                           if encryption.kind == "recipients" else [],
-                           "wrapped_identity": encryption.wrapped_identity},
-            "started": _now(),
-            "chunks": {},
-        }
+    # -- after the chunks: the manifest ----------------------------------------------------------
+    def finish(self, target: upload_journal.Target, finished: str, sealed: Dict[str, str]) -> None:
+        """Check the listing, write signature and manifest, record, forget the journal, hold the base.
 
-    def _compatible(self, journal: Dict[str, Any], fresh: Dict[str, Any]) -> bool:
-        keys = ("backup_id", "chunk_size", "compression", "send_flags")
-        if any(journal.get(k) != fresh.get(k) for k in keys):
-            return False
-        old, new = journal.get("encryption") or {}, fresh.get("encryption") or {}
-        if old.get("kind") != new.get("kind"):
-            return False
-        if new.get("kind") == "recipients" and old.get("recipients") != new.get("recipients"):
-            return False
-        return isinstance(journal.get("chunks"), dict) and isinstance(journal.get("key"), str)
-
-    def _upload(self, backup_id: str, plan: SendPlan, base: Optional[Snapshot], estimate: int, method: str,
-                est_chunks: int, backups: List[catalog.Backup]) -> None:
-        settings = self.settings
-        jpath = journal_path(settings, self.store.name, backup_id)
-        journal = load_journal(jpath)
-        encryption = codec.encryption_for_backup(
-            settings.recipients, settings.passphrase,
-            (journal or {}).get("encryption", {}).get("wrapped_identity") if journal else None)
-        fresh = self._new_journal(backup_id, plan, encryption)
-        notes = []
-        bdir = catalog.backup_dir(settings.namespace, settings.dataset, backup_id)
-        existing = next((b for b in backups if b.backup_id == backup_id), None)
-        append_only = self.store.provider.append_only
-        if append_only and existing is not None:
-            upload_attempts.check_writable(self.store.name, bdir, existing.objects)
-        if journal is None or not self._compatible(journal, fresh):
-            if journal is not None:
-                notes.append("settings changed since the interrupted upload, so it starts over")
-            elif existing is not None and existing.objects:
-                notes.append("found %d objects of an earlier upload with no local journal, so it starts over"
-                             % len(existing.objects))
-            if existing is not None and existing.objects and append_only:
-                notes.append(upload_attempts.KEPT_NOTE)
-            elif existing is not None and existing.objects:
-                self.store.purge(bdir)
-                existing = None
-            journal = fresh
-            save_journal(jpath, journal)
-        remote = dict(existing.objects) if existing is not None else {}
-        attempts = 0
-        restarted = False
-        while True:
-            try:
-                manifest_chunks, resumed = self._stream(backup_id, plan, journal, jpath, remote, encryption,
-                                                        est_chunks, estimate)
-                break
-            except StreamChanged as exc:
-                if restarted:
-                    raise OffsiteError("The zfs send stream of %s@%s changed again while uploading to %s; the "
-                                       "stream is not deterministic on this host." % (
-                                           settings.dataset, self.snapshot.name, self.store.name), "stream_changed")
-                restarted = True
-                notes.append("the stream differs from the interrupted upload at chunk %d, so the backup started "
-                             "over" % exc.index)
-                self.progress.log("stream differs from the interrupted upload at chunk %d; starting over" % exc.index)
-                if append_only:
-                    remote = {o.path: o for o in self.store.list(bdir, max_depth=1)}
-                else:
-                    self.store.purge(bdir)
-                    remote = {}
-                journal = self._new_journal(backup_id, plan, encryption)
-                save_journal(jpath, journal)
-            except StoreError as exc:
-                attempts += 1
-                if settings.spool or attempts > self.store.provider.retries:
-                    raise
-                # Streaming mode cannot replay a chunk: re-read the stream and resume after a backoff.
-                delay = min(60.0, self.store.provider.retry_delay * (2 ** (attempts - 1)))
-                self.progress.log("upload failed (%s); resuming in %.1fs" % (exc.message, delay))
-                self.store.retry_log.append("stream upload failed (%s); resumed" % exc.message)
-                self.store.sleep(delay)
-                remote = {o.path: o for o in self.store.list(bdir, max_depth=1)}
+        `sealed` caches the age-sealed MAC key per key, so providers sharing a pass get one manifest.
+        """
+        settings, base, plan = self.settings, self.base, self.plan
+        bdir, journal, encryption = target.bdir, target.journal, target.encryption
+        manifest_chunks = target.ordered()
+        if journal["key"] not in sealed:
+            sealed[journal["key"]] = codec.seal(bytes.fromhex(journal["key"]), encryption.recipients)
         key = bytes.fromhex(journal["key"])
         manifest = Manifest(
-            backup_id=backup_id,
+            backup_id=self.backup_id,
             namespace=settings.namespace,
             dataset=settings.dataset,
             dataset_type=self.dataset_type,
@@ -308,46 +199,49 @@ class ProviderRun:
             encryption={"kind": encryption.kind,
                         "recipients": encryption.recipient_strings if encryption.kind == "recipients" else [],
                         "wrapped_identity": encryption.wrapped_identity,
-                        "sealed_key": codec.seal(key, encryption.recipients)},
+                        "sealed_key": sealed[journal["key"]]},
             chunk_size=settings.chunk_size,
             lineage=getattr(self, "lineage", ""),
             host_id=getattr(self, "host_id", ""),
             chunks=manifest_chunks,
-            estimate={"bytes": estimate, "method": method},
+            estimate={"bytes": self.estimate, "method": self.method},
             host=socket.gethostname(),
             tool_version=TOOL_VERSION,
             started=journal.get("started", ""),
-            finished=_now(),
+            finished=finished,
         )
         manifest.seal_with(key)
         listed = self._check_uploaded(bdir, manifest_chunks)
-        if append_only:  # the signature and the manifest are written once each
+        if target.append_only:  # the signature and the manifest are written once each
             upload_attempts.check_writable(self.store.name, bdir, listed)
         manifest_bytes = manifest.to_json()
-        signature = signing.sign_checked(settings.trust, settings.namespace, settings.dataset, backup_id,
+        signature = signing.sign_checked(settings.trust, settings.namespace, settings.dataset, self.backup_id,
                                          manifest_bytes)
         if signature is not None:  # before the manifest: its presence means complete
             self.store.put_bytes(bdir + "/" + signing.SIGNATURE, signature)
         self.store.put_bytes(bdir + "/" + catalog.MANIFEST, manifest_bytes)
-        ledger.record(settings.state_dir, settings.namespace, self.store.name, settings.dataset, backup_id,
-                      hashlib.sha256(manifest_bytes).hexdigest(), backups)
+        ledger.record(settings.state_dir, settings.namespace, self.store.name, settings.dataset, self.backup_id,
+                      hashlib.sha256(manifest_bytes).hexdigest(), self.backups)
         try:
-            os.unlink(jpath)
+            os.unlink(target.jpath)
         except OSError:
             pass
-        status = "resumed" if resumed else "uploaded"
+        resumed = target.resumed
         msg = "uploaded %s %s backup of %s@%s%s to %s: %d chunks, %s stored" % (
             "an" if manifest.kind == "incremental" else "a", manifest.kind, settings.dataset, self.snapshot.name,
             " from %s" % base.name if base else "", self.store.name, len(manifest_chunks),
             human_bytes(manifest.stored_bytes))
         if resumed:
             msg += " (%d chunks reused from the interrupted run)" % resumed
-        if notes:
-            msg += "; " + "; ".join(notes)
-        self.result.update(status=status, changed=True, signed=signature is not None, chunks=len(manifest_chunks),
-                           chunks_resumed=resumed,
+        if target.notes:
+            msg += "; " + "; ".join(target.notes)
+        self.result.update(status="resumed" if resumed else "uploaded", changed=True, signed=signature is not None,
+                           chunks=len(manifest_chunks), chunks_resumed=resumed,
                            bytes_plain=manifest.plain_bytes, bytes_stored=manifest.stored_bytes,
-                           restarted=restarted, notes=notes, message=msg)
+                           manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+                           restarted=target.restarted, notes=target.notes, message=msg)
+        self.seconds = round(time.time() - self.started, 3)
+        self.keep_base()
 
     def _check_uploaded(self, bdir: str, records: List[ChunkRecord]) -> Dict[str, int]:
         listed = {o.path: o.size for o in self.store.list(bdir, max_depth=1)}
@@ -359,150 +253,18 @@ class ProviderRun:
                                        listed.get(record.object), record.stored_bytes), "upload_incomplete")
         return listed
 
-    def _stream(self, backup_id: str, plan: SendPlan, journal: Dict[str, Any], jpath: str,
-                remote: Dict[str, Any], encryption: codec.Encryption, est_chunks: int,
-                estimate: int) -> Tuple[List[ChunkRecord], int]:
-        settings = self.settings
-        key = bytes.fromhex(journal["key"])
-        bdir = catalog.backup_dir(settings.namespace, settings.dataset, backup_id)
-        suffix = codec.SUFFIX[settings.compression]
-        if self.store.provider.append_only:  # each pass writes names no earlier pass used
-            journal["attempt"] = upload_attempts.next_attempt(journal, remote)
-            save_journal(jpath, journal)
-        self.progress.phase(self.store.name, est_chunks, estimate)
-        proc = self.zfs.send(plan)
-        stream = StreamReader(proc.stdout)
-        stderr_box: List[bytes] = []
-        err_thread = threading.Thread(target=lambda: stderr_box.append(proc.stderr.read()), daemon=True)
-        err_thread.start()
-        records: Dict[int, ChunkRecord] = {}
-        resumed = 0
-        lock = threading.Lock()
-        parallel = self.store.provider.parallel_uploads if settings.spool else 1
-        pool = ThreadPoolExecutor(max_workers=parallel) if settings.spool else None
-        in_flight: List[Tuple[int, Future]] = []
-        spool_dir = None
-        if settings.spool:
-            private_dir(settings.spool_dir)
-            spool_dir = run_temp_dir(settings.spool_dir, "backup")
-        done_bytes = 0
-        ok = False
 
-        def record_done(record: ChunkRecord) -> None:
-            with lock:
-                records[record.index] = record
-                journal["chunks"][str(record.index)] = asdict(record)
-                save_journal(jpath, journal)
+def upload(runs: List[ProviderRun], zfs: Zfs, progress: Any, settings: DatasetSettings) -> int:
+    """Upload for every prepared run, one zfs send per group that shares a stream. Returns the sends."""
+    sealed: Dict[str, str] = {}
+    groups = upload_journal.group_targets(runs, settings)
+    if len(groups) > 1:
+        progress.log("%d streams: %s" % (len(groups), "; ".join(
+            "%s (%s)" % (", ".join(t.name for t in group), group[0].run.backup_id) for group in groups)))
 
-        def upload_file(record: ChunkRecord, path: str) -> None:
-            try:
-                self.store.put_file(bdir + "/" + record.object, path)
-            finally:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-            record_done(record)
-
-        def wait_oldest() -> None:
-            _index, future = in_flight.pop(0)
-            future.result()
-
-        try:
-            index = 0
-            while not stream.at_eof():
-                mac = chunk_mac(key, backup_id, index)
-                prior = journal["chunks"].get(str(index))
-                obj = remote.get(prior["object"]) if prior else None
-                if prior and obj is not None and obj.size == prior["stored_bytes"]:
-                    count = digest_only(stream, settings.chunk_size, mac)
-                    if count != prior["plain_bytes"] or mac.hexdigest() != prior["plain_mac"]:
-                        raise StreamChanged(index)
-                    records[index] = ChunkRecord(**prior)
-                    resumed += 1
-                    done_bytes += count
-                    self.progress.chunk(index + 1, done_bytes, "already uploaded")
-                    index += 1
-                    continue
-                object_name = upload_attempts.chunk_object(index, suffix, int(journal.get("attempt", 1)))
-                source = ChunkSource(stream, settings.chunk_size,
-                                     codec.compressor(settings.compression, settings.compression_level,
-                                                      settings.compression_threads), mac)
-                if settings.spool:
-                    while len(in_flight) >= parallel:
-                        wait_oldest()
-                    path = os.path.join(spool_dir, object_name)
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                    try:
-                        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-                            writer = HashingWriter(handle)
-                            codec.encrypt_stream(source, writer, encryption.recipients)
-                    except OSError as exc:
-                        raise OffsiteError("Could not write chunk %d of %s@%s to the spool directory %s: %s; free "
-                                           "space there or set spool_dir elsewhere." % (
-                                               index, settings.dataset, self.snapshot.name, settings.spool_dir,
-                                               exc.strerror), "spool_failed")
-                    record = ChunkRecord(index, object_name, source.plain_bytes, mac.hexdigest(), writer.count,
-                                         writer.sha256.hexdigest())
-                    in_flight.append((index, pool.submit(upload_file, record, path)))
-                else:
-                    child = self.store.open_put_stream(bdir + "/" + object_name)
-                    writer = HashingWriter(child.stdin)
-                    try:
-                        codec.encrypt_stream(source, writer, encryption.recipients)
-                        child.stdin.close()
-                    except (BrokenPipeError, OSError, Exception) as exc:
-                        child.kill()
-                        child.wait()
-                        if isinstance(exc, (BrokenPipeError, OSError)):
-                            raise StoreError("Provider %s could not upload %s: the upload stream broke." % (
-                                self.store.name, object_name), "provider_failed")
-                        raise
-                    err = child.stderr.read()
-                    if child.wait() != 0:
-                        raise StoreError("Provider %s could not upload %s: %s" % (
-                            self.store.name, object_name, last_error(err)), "provider_failed")
-                    record = ChunkRecord(index, object_name, source.plain_bytes, mac.hexdigest(), writer.count,
-                                         writer.sha256.hexdigest())
-                    record_done(record)
-                done_bytes += source.plain_bytes
-                self.progress.chunk(index + 1, done_bytes)
-                index += 1
-            while in_flight:
-                wait_oldest()
-            rc = proc.wait()
-            err_thread.join()
-            if rc != 0:
-                message = (stderr_box[0] if stderr_box else b"").decode("utf-8", "replace").strip().splitlines()
-                raise OffsiteError("zfs send of %s@%s failed: %s" % (
-                    settings.dataset, self.snapshot.name, message[0] if message else "exit %d" % rc), "zfs_failed")
-            ok = True
-        finally:
-            if not ok:
-                try:
-                    proc.kill()
-                except OSError:
-                    pass
-                stream.close()
-                for _index, future in in_flight:
-                    try:
-                        future.result()
-                    except Exception:
-                        pass
-                proc.wait()
-            if pool is not None:
-                pool.shutdown(wait=True)
-            if spool_dir:
-                for leftover in os.listdir(spool_dir):
-                    try:
-                        os.unlink(os.path.join(spool_dir, leftover))
-                    except OSError:
-                        pass
-                os.rmdir(spool_dir)
-        ordered = [records[i] for i in sorted(records)]
-        if [r.index for r in ordered] != list(range(len(ordered))):
-            raise OffsiteError("Internal error: chunks of %s are not contiguous." % backup_id, "internal")
-        return ordered, resumed
+    def finish(target: upload_journal.Target, finished: str) -> None:
+        target.run.finish(target, finished, sealed)
+    return sum(fanout.upload_group(group, zfs, progress, finish) for group in groups)
 
 
 # -- the operation ------------------------------------------------------------------------------
@@ -571,34 +333,36 @@ def run_backup(settings: DatasetSettings, snapshot: Optional[str] = None, create
         progress = _NullProgress()
     outcome = "failed"
     try:
+        runs = []
         for name in settings.selected:
             store = (stores or {}).get(name) or Store(settings.providers[name])
             store.log = progress.log  # retries say in the log what they wait for
             progress.log("provider %s: backing up %s@%s" % (name, settings.dataset, snap.name))
             run = ProviderRun(settings, store, zfs, progress, snap, local, full, check_mode, dataset_type)
-            started = time.time()
+            runs.append(run)
             try:
-                entry = run.run()
-            except OffsiteError as exc:
-                entry = dict(run.result)
-                entry.update(status="failed", changed=False, message="%s@%s to %s failed: %s" % (
-                    settings.dataset, snap.name, name, exc.message), error_code=exc.code)
-                if exc.code == "locked":
-                    entry["message"] = exc.message
-                result["failed_providers"].append(name)
-            except Exception as exc:  # one provider's surprise must not stop the others
-                entry = dict(run.result)
-                entry.update(status="failed", changed=False, error_code="internal",
-                             message="%s@%s to %s failed unexpectedly: %s: %s" % (
-                                 settings.dataset, snap.name, name, type(exc).__name__, exc))
-                result["failed_providers"].append(name)
-            entry["seconds"] = round(time.time() - started, 3)
-            if entry.get("bytes_plain") and entry.get("status") in ("uploaded", "resumed"):
-                entry["rate_bytes_per_second"] = int(entry["bytes_plain"] / max(entry["seconds"], 1e-3))
-            if store.retry_log:
-                entry["retries"] = list(store.retry_log)
-            progress.log("provider %s: %s" % (name, entry.get("message", entry.get("status"))))
-            result["providers"][name] = entry
+                if run.prepare():
+                    continue  # uploaded below, with the others that need it
+            except Exception as exc:  # one provider's failure must not stop the others
+                run.error = _as_offsite(exc)
+            run.seconds = round(time.time() - run.started, 3)
+            run.release()
+        uploading = [r for r in runs if r.error is None and r.result.get("status") == "pending"]
+        try:
+            if uploading:
+                result["zfs_sends"] = upload(uploading, zfs, progress, settings)
+        except Exception as exc:
+            for run in uploading:
+                run.error = run.error or _as_offsite(exc)
+        finally:
+            for run in uploading:
+                run.release()
+        for run in runs:
+            entry = _entry(run, settings, snap)
+            progress.log("provider %s: %s" % (run.store.name, entry.get("message", entry.get("status"))))
+            result["providers"][run.store.name] = entry
+            if entry["status"] in ("failed", "deferred"):
+                result["failed_providers"].append(run.store.name)
             if entry.get("changed"):
                 result["changed"] = True
         outcome = "failed" if result["failed_providers"] else "finished"
@@ -612,6 +376,34 @@ def run_backup(settings: DatasetSettings, snapshot: Optional[str] = None, create
     return result
 
 
+def _as_offsite(exc: Exception) -> OffsiteError:
+    if isinstance(exc, OffsiteError):
+        return exc
+    return OffsiteError("an unexpected %s: %s" % (type(exc).__name__, exc), "internal")
+
+
+def _entry(run: ProviderRun, settings: DatasetSettings, snap: Snapshot) -> Dict[str, Any]:
+    """The provider's result entry: its result, or its failure (deferred: dropped past the spool bound)."""
+    name = run.store.name
+    entry = dict(run.result)
+    exc = run.error
+    if exc is not None:
+        status = "deferred" if exc.code == "provider_deferred" else "failed"
+        entry.update(status=status, changed=False, error_code=exc.code,
+                     message="%s@%s to %s %s: %s" % (settings.dataset, snap.name, name, status, exc.message))
+        if exc.code == "locked":
+            entry["message"] = exc.message
+        elif exc.code == "internal":
+            entry["message"] = "%s@%s to %s failed unexpectedly: %s" % (
+                settings.dataset, snap.name, name, exc.message)
+    entry["seconds"] = run.seconds if run.seconds is not None else round(time.time() - run.started, 3)
+    if entry.get("bytes_plain") and entry.get("status") in ("uploaded", "resumed"):
+        entry["rate_bytes_per_second"] = int(entry["bytes_plain"] / max(entry["seconds"], 1e-3))
+    if run.store.retry_log:
+        entry["retries"] = list(run.store.retry_log)
+    return entry
+
+
 class _NullProgress:
     log_path = None
 
@@ -622,6 +414,9 @@ class _NullProgress:
         pass
 
     def chunk(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def provider_chunk(self, *args: Any, **kwargs: Any) -> None:
         pass
 
     def close(self, outcome: str) -> None:

@@ -27,7 +27,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import e
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys
-from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError, last_error
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 
 def _now() -> str:
@@ -97,15 +97,15 @@ def _join_upload(store: Store, backup: LegacySet, key: str, record: ChunkRecord)
                 sha.update(data)
                 put.stdin.write(data)
             err = child.stderr.read()
-            if child.wait() != 0:
-                raise StoreError(f"Provider {store.name} could not download {piece.key}: {last_error(err)}",
-                                 "provider_failed")
+            rc = child.wait()
+            if rc != 0:
+                raise store.failure("download %s" % piece.key, rc, err)
     finally:
         put.stdin.close()
         err = put.stderr.read()
         rc = put.wait()
     if rc != 0:
-        raise StoreError(f"Provider {store.name} could not upload {key}: {last_error(err)}", "provider_failed")
+        raise store.failure("upload %s" % key, rc, err)
     if sha.hexdigest() != record.stored_sha256:
         raise OffsiteError(f"The pieces of {backup.name} on {store.name} changed while being adopted; run the "
                            f"adoption again.", "chunk_mismatch")

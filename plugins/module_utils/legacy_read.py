@@ -26,7 +26,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import (
     head_bytes_needed,
     is_begin,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError, last_error
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError
 
 AGE_MAGIC = b"age-encryption.org/v1"
 AGE_CHUNK = 64 << 10  # plaintext bytes per age STREAM chunk
@@ -145,8 +145,7 @@ def _open_pieces(store: Store, pieces: List[Piece], spool_dir: Optional[str]) ->
             err = child.stderr.read()
             rc = child.wait()
             if rc != 0:
-                raise StoreError(f"Provider {store.name} could not download {piece.key}: {last_error(err)}",
-                                 "provider_failed")
+                raise store.failure("download %s" % piece.key, rc, err)
         return
     try:
         start = 0

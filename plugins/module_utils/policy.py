@@ -81,10 +81,14 @@ class DatasetSettings:
 
     @property
     def spool_bound(self) -> int:
-        """The most temp space a backup uses: (parallel_uploads + 1) chunks plus framing."""
+        """The most temp space a backup uses: (sum of the providers' parallel_uploads + 1) chunks plus framing.
+
+        One send feeds every selected provider (fanout_spool.py); a spooled chunk stays until the slowest
+        provider has it. For one provider this is (parallel_uploads + 1) chunks, as before the fan-out.
+        """
         if not self.spool:
             return 0
-        parallel = max([self.providers[p].parallel_uploads for p in self.selected] or [DEFAULT_PARALLEL])
+        parallel = sum(max(1, self.providers[p].parallel_uploads) for p in self.selected) or DEFAULT_PARALLEL
         return (parallel + 1) * (self.chunk_size + self.chunk_size // 1000 + 65536)
 
 

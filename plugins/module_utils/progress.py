@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from typing import Any, Dict, List, Optional
 
@@ -48,18 +49,42 @@ class Progress:
         }
         self._phase_start = self.started
         self._last_state_write = 0.0
+        self._lock = threading.RLock()  # upload threads report too
+        self._providers: Dict[str, Dict[str, Any]] = {}
         self.log("%s of %s started (PID %d)" % (operation, dataset, os.getpid()))
 
     def log(self, message: str) -> None:
-        self._log.write("%s %s\n" % (_stamp(), message))
+        with self._lock:
+            self._log.write("%s %s\n" % (_stamp(), message))
 
     def phase(self, provider: Optional[str], chunks_estimated: int, bytes_estimated: int) -> None:
-        self._phase_start = time.time()
-        self.state.update(provider=provider, chunk=0, chunks_estimated=chunks_estimated, bytes=0,
-                          bytes_estimated=bytes_estimated, rate=0.0)
-        self._write_state(force=True)
+        """A stream pass starts (for provider, one of the pass's providers)."""
+        with self._lock:
+            self._phase_start = time.time()
+            if provider is not None:
+                self._providers[provider] = {"chunk": 0, "bytes": 0, "rate": 0.0, "started": self._phase_start}
+            names = sorted(self._providers) if self._providers else []
+            self.state.update(provider=", ".join(names) if names else provider, chunk=0,
+                              chunks_estimated=chunks_estimated, bytes=0, bytes_estimated=bytes_estimated, rate=0.0)
+            self._write_state(force=True)
+
+    def provider_chunk(self, provider: str, number: int, plain_bytes: int, note: str = "") -> None:
+        """One chunk is on provider (uploaded, or already there): its own count, bytes and rate."""
+        with self._lock:
+            entry = self._providers.setdefault(provider, {"chunk": 0, "bytes": 0, "rate": 0.0,
+                                                          "started": time.time()})
+            entry["chunk"] = max(entry["chunk"], number)
+            entry["bytes"] += plain_bytes
+            entry["rate"] = round(entry["bytes"] / max(time.time() - entry["started"], 1e-6), 1)
+            self.log("provider %s: chunk %d %s (%s on it, %s/s)" % (
+                provider, number, note or "uploaded", human_bytes(entry["bytes"]), human_bytes(entry["rate"])))
+            self._write_state()
 
     def chunk(self, number: int, done_bytes: int, note: str = "") -> None:
+        with self._lock:
+            self._chunk(number, done_bytes, note)
+
+    def _chunk(self, number: int, done_bytes: int, note: str = "") -> None:
         elapsed = max(time.time() - self._phase_start, 1e-6)
         rate = done_bytes / elapsed
         total = self.state.get("chunks_estimated") or 0
@@ -78,9 +103,15 @@ class Progress:
         if force or now - self._last_state_write >= 0.5:
             self._last_state_write = now
             self.state["updated"] = _stamp(now)
+            self.state["providers"] = {name: {k: v for k, v in entry.items() if k != "started"}
+                                       for name, entry in sorted(self._providers.items())}
             write_private_file(self.state_path, json.dumps(self.state).encode("utf-8"))
 
     def close(self, outcome: str) -> None:
+        with self._lock:
+            self._close(outcome)
+
+    def _close(self, outcome: str) -> None:
         self.log("%s of %s %s after %.1fs" % (self.operation, self.dataset, outcome, time.time() - self.started))
         try:
             os.unlink(self.state_path)

@@ -34,7 +34,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkR
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
-from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError, last_error
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY, Zfs
 
 STAGING_SUFFIX = ".offsite-partial"
@@ -194,9 +194,9 @@ class ChunkFetcher:
                     size += len(block)
                     handle.write(block)
             err = child.stderr.read()
-            if child.wait() != 0:
-                raise StoreError("Provider %s could not download %s: %s" % (
-                    self.store.name, record.object, last_error(err)), "provider_failed")
+            rc = child.wait()
+            if rc != 0:
+                raise self.store.failure("download %s" % record.object, rc, err)
             if size != record.stored_bytes or digest.hexdigest() != record.stored_sha256:
                 raise OffsiteError(
                     "Chunk %d (%s) of %s on %s is corrupt: %s; restore from another provider or an older "
@@ -380,8 +380,7 @@ def _stream_chunk(store: Store, bdir: str, record: ChunkRecord, sink: Any, ident
         err = child.stderr.read()
         rc = child.wait()
     if rc != 0:
-        raise StoreError("Provider %s could not download %s: %s" % (store.name, record.object, last_error(err)),
-                         "provider_failed")
+        raise store.failure("download %s" % record.object, rc, err)
     if reader.count != record.stored_bytes or reader.sha256.hexdigest() != record.stored_sha256:
         raise OffsiteError("Chunk %d (%s) of %s on %s is corrupt: its size or SHA-256 does not match the manifest."
                            % (record.index, record.object, label, store.name), "chunk_corrupt")

@@ -139,6 +139,7 @@ def running_operations(state_dir: str) -> List[Dict[str, Any]]:
             "bytes": state.get("bytes"), "bytes_estimated": state.get("bytes_estimated"),
             "rate_bytes_per_second": state.get("rate"), "started": state.get("started"),
             "updated": state.get("updated"), "pid": state.get("pid"), "log_file": state.get("log"),
+            "providers": state.get("providers") or {},
         }
         found.append(entry)
         by_pid[entry["pid"]] = entry
@@ -164,6 +165,9 @@ def running_operations(state_dir: str) -> List[Dict[str, Any]]:
             what += ": chunk %d of ~%d, %s, %s/s" % (
                 entry["chunk"] or 0, max(entry.get("chunks_estimated") or 0, entry["chunk"] or 0),
                 human_bytes(entry.get("bytes") or 0), human_bytes(entry.get("rate_bytes_per_second") or 0))
+        if len(entry.get("providers") or {}) > 1:  # a fan-out: each provider's own progress
+            what += " (%s)" % "; ".join("%s chunk %s, %s/s" % (name, each.get("chunk"), human_bytes(
+                each.get("rate") or 0)) for name, each in sorted(entry["providers"].items()))
         entry["message"] = "%s (PID %s, since %s)" % (what, entry.get("pid"), entry.get("started") or "unknown")
     return found
 

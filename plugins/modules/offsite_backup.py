@@ -232,8 +232,10 @@ snapshot_created:
 providers:
   description:
     - Per provider, what happened. C(status) is one of V(uploaded), V(resumed), V(present), V(planned),
-      V(failed); with C(backup_id), C(kind) (full or incremental), C(base), C(chunks), C(chunks_resumed),
-      C(signed) (a manifest.sig was written), C(bytes_plain), C(bytes_stored), C(estimated_bytes),
+      V(failed), V(deferred) (it fell past the spool bound behind the other providers and was dropped for this
+      run; the next run catches it up); with C(backup_id), C(kind) (full or incremental), C(base), C(chunks),
+      C(chunks_resumed), C(signed) (a manifest.sig was written), C(manifest_sha256), C(bytes_plain), C(bytes_stored),
+      C(estimated_bytes),
       C(estimated_chunks), C(estimate_method), C(seconds), C(rate_bytes_per_second), C(retries) and a one-sentence
       C(message).
     - C(base_kind) is V(snapshot) or V(bookmark) (sent from a bookmark because the snapshot was gone).
@@ -253,11 +255,16 @@ providers:
       bytes_stored: 201234567
       message: uploaded an incremental backup of tank/data@daily-20261121 from daily-20261120 to b2
 failed_providers:
-  description: Names of the providers that failed.
+  description: Names of the providers that failed or were deferred.
   returned: always
   type: list
   elements: str
   sample: []
+zfs_sends:
+  description: How many times C(zfs send) ran; one send feeds every provider that uploads the same backup.
+  returned: when a provider uploaded chunks
+  type: int
+  sample: 1
 log_file:
   description: The run's log file ("Processing chunk 3 of ~15", rates, ETA).
   returned: when not in check mode
@@ -274,7 +281,9 @@ compression:
   type: str
   sample: zstd
 spool_bound_bytes:
-  description: The most temp space this backup may use in the spool directory (0 without spool).
+  description:
+    - The most temp space this backup may use in the spool directory (0 without spool), which is
+      (sum of the selected providers' C(parallel_uploads) + 1) x (chunk_size + chunk_size/1000 + 64 KiB).
   returned: always
   type: int
   sample: 805306368
