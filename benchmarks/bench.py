@@ -190,6 +190,9 @@ class Measure:
 MIXES = {
     "default": [("logs", 0.35), ("media", 0.35), ("zeros", 0.10), ("mixed", 0.20)],
     "half": [("media", 0.50), ("logs", 0.50)],
+    "random": [("media", 1.0)],
+    "logs": [("logs", 1.0)],
+    "zeros": [("zeros", 1.0)],
 }
 
 
