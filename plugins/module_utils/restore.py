@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, lineage, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import age_cli, catalog, codec, lineage, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
@@ -283,6 +283,8 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
     tmp = None
     ok = False
     done = 0
+    age = age_cli.find_age() if spool_dir else None
+    age_text = age_cli.identity_text(identities) if age else None
     try:
         if spool_dir:
             tmp = run_temp_dir(spool_dir, "restore")
@@ -294,8 +296,11 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                 if fetcher is not None:
                     path = fetcher.next()
                     try:
-                        with open(path, "rb", buffering=1 << 20) as handle:
-                            codec.decrypt_stream(handle, sink, identities)
+                        if age_text is not None:  # decrypt in a child process, beside this one
+                            age_cli.decrypt_file(age, path, age_text, sink)
+                        else:
+                            with open(path, "rb", buffering=1 << 20) as handle:
+                                codec.decrypt_stream(handle, sink, identities)
                     finally:
                         os.unlink(path)
                 else:

@@ -47,6 +47,18 @@ def test_full_backup_and_restore_are_byte_identical(lab):
         lab.pool.mountpoint(lab.pool.name + "/copy"))
 
 
+def test_restore_without_the_age_cli_decrypts_in_process(lab, monkeypatch):
+    """OFFSITE_AGE=pyrage (or no `age` on PATH): chunks are decrypted with pyrage, with the same result."""
+    monkeypatch.setenv("OFFSITE_AGE", "pyrage")
+    ds = lab.pool.create("data")
+    fill(lab, ds, 2, 2 << 20)
+    lab.pool.snapshot(ds, "s1")
+    lab.backup(ds, "s1")
+    lab.restore(ds, "s1", target=lab.pool.name + "/inproc")
+    assert harness.tree_digest(lab.pool.mountpoint(ds)) == harness.tree_digest(
+        lab.pool.mountpoint(lab.pool.name + "/inproc"))
+
+
 def test_second_backup_is_unchanged_and_check_mode_changes_nothing(lab):
     ds = lab.pool.create("data")
     fill(lab, ds, 2)
