@@ -421,7 +421,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
 
     host = settings_from_config(config, params, _HOST_SCOPE)
     namespace = host.namespace
-    own_namespace = config.get("namespace") or default_namespace()
+    own_namespace = default_namespace(config, host.providers, host.state_dir, host.zfs)[0]
     compare_local = params.get("compare_local")
     if compare_local is None:
         compare_local = namespace == own_namespace

@@ -132,7 +132,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, settings_from_config
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
+    COMMON_ARGS,
+    settings_from_config,
+    with_notes,
+)
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import load_file
 
 try:
@@ -220,7 +224,7 @@ def main() -> None:
             result["changed"] = result["changed"] or entry["changed"]
     except OffsiteError as exc:
         result.update(msg=exc.message, error_code=exc.code)
-        module.fail_json(**result)
+        module.fail_json(**with_notes(result))
     parts = []
     for name, entry in result["datasets"].items():
         for provider, pentry in entry["providers"].items():
@@ -237,8 +241,8 @@ def main() -> None:
     if module._diff:
         result["diff"] = diff
     if result["failed_datasets"]:
-        module.fail_json(**result)
-    module.exit_json(**result)
+        module.fail_json(**with_notes(result))
+    module.exit_json(**with_notes(result))
 
 
 if __name__ == "__main__":
