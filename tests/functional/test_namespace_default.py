@@ -8,6 +8,7 @@ from pathlib import Path
 
 import harness
 import pytest
+import yaml
 
 from ansible_collections.offsite.zfs.plugins.module_utils import namespaces
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
@@ -67,3 +68,22 @@ def test_a_host_keeps_its_short_name_namespace_and_another_host_gets_its_own(lab
     lab.config = config_a
     namespaces.forget()
     assert lab.settings(ds).namespace == short, "host a stays where its history is"
+
+
+def test_the_role_writes_the_inventory_name_as_host_name_unless_the_policy_names_one(lab, ansible, tmp_path):
+    policy_vars = json.loads(json.dumps(lab.config))
+    del policy_vars["namespace"]
+    config_path = tmp_path / "etc" / "offsite.yml"
+    playbook = tmp_path / "site.yml"
+    playbook.write_text("- hosts: all\n  gather_facts: false\n  roles: [offsite.zfs.offsite]\n")
+    extra = {"offsite_policy": policy_vars, "offsite_config_path": str(config_path),
+             "offsite_install_dependencies": False, "offsite_signing": False}
+    run = ansible.run_playbook(playbook, extra_vars=extra)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    written = yaml.safe_load(config_path.read_text())
+    assert written["host_name"] == "localhost" and "namespace" not in written
+    assert dict(written, host_name=None) == dict(policy_vars, host_name=None)
+    policy_vars["namespace"] = "nas1"
+    run = ansible.run_playbook(playbook, extra_vars=extra)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "host_name" not in yaml.safe_load(config_path.read_text()), "the policy's namespace says it all"
