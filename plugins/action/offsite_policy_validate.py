@@ -8,12 +8,13 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.offsite.zfs.plugins.module_utils import schema
+from ansible_collections.offsite.zfs.plugins.module_utils import costs, schema
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("policy", "name"))
+    _VALID_ARGS = frozenset(("policy", "name", "sizes"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -37,6 +38,11 @@ class ActionModule(ActionBase):
             result["msg"] = "The policy %s is not valid: %s%s." % (name, problems[0], more)
         else:
             datasets = policy.get("datasets") or {} if isinstance(policy, dict) else {}
-            result["msg"] = "The policy %s is valid (%d datasets, %d providers)." % (
-                name, len(datasets), len(policy.get("providers") or {}))
+            try:
+                result["cost"] = costs.policy_cost(policy, self._task.args.get("sizes"))
+            except OffsiteError as exc:
+                raise AnsibleActionFail(exc.message)
+            summary = costs.describe_policy(result["cost"])
+            result["msg"] = "The policy %s is valid (%d datasets, %d providers)%s." % (
+                name, len(datasets), len(policy.get("providers") or {}), "; " + summary if summary else "")
         return result

@@ -41,7 +41,10 @@ options:
   namespace:
     description:
       - The top-level folder on each provider for this host's backups. Defaults to the config file's
-        C(namespace), else the host's short name, so a fleet can share one bucket.
+        C(namespace), else its C(host_name) (the role writes the inventory name), else the host's FQDN,
+        so a fleet can share one bucket.
+      - Without it, a host whose backups are in its 1.0 short-name namespace (and none in the new default)
+        keeps using that namespace and says so in a warning (docs/policy.md, host identity).
       - Set it to another host's namespace to see or restore that host's backups.
     type: str
   state_dir:

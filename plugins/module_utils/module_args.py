@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Optional
 
+from ansible_collections.offsite.zfs.plugins.module_utils import namespaces
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import (
     DEFAULT_CONFIG,
@@ -40,6 +41,15 @@ BACKUP_TUNING_ARGS: Dict[str, Dict[str, Any]] = {
     "parallel_uploads": {"type": "int"},
     "send_options": {"type": "dict"},
 }
+
+
+def with_notes(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The module result with this run's namespace notes (namespaces.py) as Ansible warnings."""
+    notes = namespaces.notes()
+    if not notes:
+        return result
+    warnings = list(result.get("warnings") or [])
+    return dict(result, warnings=warnings + [n for n in notes if n not in warnings])
 
 
 def settings_from_params(params: Dict[str, Any], dataset: str, single_provider: bool = False,

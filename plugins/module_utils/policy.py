@@ -11,11 +11,10 @@ per-dataset settings. Module parameters override what the file says.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
+from ansible_collections.offsite.zfs.plugins.module_utils import namespaces, rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     parse_duration,
@@ -44,6 +43,7 @@ DEFAULT_SNAPSHOT_PREFIX = "offsite"
 
 TOP_KEYS = {"recipients", "providers", "namespace", "state_dir", "log_dir", "rclone", "zfs", "defaults", "datasets",
             "signers", "allow_unsigned", "signing_key"}
+TOP_KEYS |= {"host_name"}  # the default namespace (module_utils/namespaces.py)
 SETTING_KEYS = {"providers", "chunk_size", "compression", "spool", "send", "every", "full_every", "max_age", "keep",
                 "snapshot_prefix", "recursive", "exclude", "prune_incomplete_after", "prune_local_snapshots",
                 "snapshot_pattern", "hold_base"}
@@ -78,6 +78,7 @@ class DatasetSettings:
     zfs: str = "zfs"
     policy: Dict[str, Any] = field(default_factory=dict)
     trust: Trust = field(default_factory=Trust)  # signers, allow_unsigned, signing_key (signing.py)
+    namespace_note: str = ""  # why a defaulted namespace is the 1.0 short-name one (namespaces.py)
 
     @property
     def spool_bound(self) -> int:
@@ -213,9 +214,12 @@ def provider_bounds(name: str, spec: Dict[str, Any]) -> Dict[str, Any]:
     return bounds
 
 
-def default_namespace() -> str:
-    name = socket.gethostname().split(".")[0] or "localhost"
-    return validate_namespace(name)
+def default_namespace(config: Dict[str, Any], providers: Dict[str, Provider], state_dir: str, zfs: str = "zfs"
+                      ) -> Tuple[str, str]:
+    """This host's own namespace when none is set, and a note when it is the 1.0 short-name one."""
+    if config.get("namespace"):
+        return validate_namespace(config["namespace"]), ""
+    return namespaces.default(config.get("host_name"), state_dir, providers, zfs)
 
 
 def selection(value: Any, available: Dict[str, Provider], single: bool = False) -> List[str]:
@@ -282,7 +286,11 @@ def resolve(config: Dict[str, Any], dataset: str, params: Dict[str, Any], source
     for provider in providers.values():
         if params.get("parallel_uploads"):
             provider.parallel_uploads = int(params["parallel_uploads"])
-    namespace = params.get("namespace") or config.get("namespace") or default_namespace()
+    state_dir = params.get("state_dir") or config.get("state_dir") or DEFAULT_STATE_DIR
+    zfs = params.get("zfs") or config.get("zfs") or "zfs"
+    namespace, namespace_note = params.get("namespace"), ""
+    if not namespace:
+        namespace, namespace_note = default_namespace(config, providers, state_dir, zfs)
     validate_namespace(namespace)
     compression = settings.get("compression") or {}
     if isinstance(compression, str):
@@ -323,9 +331,10 @@ def resolve(config: Dict[str, Any], dataset: str, params: Dict[str, Any], source
         spool=bool(spool_enabled),
         spool_dir=spool_dir,
         send_options=send_options,
-        state_dir=params.get("state_dir") or config.get("state_dir") or DEFAULT_STATE_DIR,
+        state_dir=state_dir,
         log_dir=params.get("log_dir") or config.get("log_dir") or DEFAULT_LOG_DIR,
-        zfs=params.get("zfs") or config.get("zfs") or "zfs",
+        zfs=zfs,
         policy=settings,
         trust=trust_from(config, params),
+        namespace_note=namespace_note,
     )

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.offsite.zfs.plugins.module_utils import (
     attempts,
     catalog,
+    costs,
     holds,
     hostid,
     ledger,
@@ -266,6 +267,7 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
             raise OffsiteError("Prune of %s on %s refused: %s." % (
                 dataset, name, hostid.describe(settings.namespace, others, own)), "foreign_host")
         decision = lineage.plan_per_lineage(lambda some: [to_item(b) for b in some], complete, keep, plan)
+        entry["cost"] = costs.provider_cost(backups, decision.keep, dict(settings.policy or {}, keep=keep or {}))
         by_id = {b.backup_id: b for b in backups}
         for backup_id, reasons in sorted(decision.keep.items()):
             entry["kept"].append({"backup_id": backup_id, "snapshot": by_id[backup_id].snapshot_name,
@@ -397,8 +399,13 @@ def prune_dataset(settings: DatasetSettings, check_mode: bool, zfs: Optional[Zfs
     items: Dict[str, List[Item]] = {}
     for name in settings.selected:
         store = (stores or {}).get(name) or Store(settings.providers[name])
+        append_only = settings.providers[name].append_only
         try:
-            entry = prune_provider(settings, store, keep, threshold, check_mode, now)
+            # An append-only provider cannot delete from here: plan only (its kept backups still protect the
+            # local snapshots), and leave the deletions to the host with delete rights (docs/security.md).
+            entry = prune_provider(settings, store, keep, threshold, check_mode or append_only, now)
+            if append_only:
+                entry = _left_for_prune_host(settings.dataset, entry)
         except OffsiteError as exc:
             entry = {"provider": name, "changed": False, "status": "locked" if exc.code == "locked" else "failed",
                      "message": "pruning %s on %s: %s" % (settings.dataset, name, exc.message),
@@ -418,6 +425,16 @@ def prune_dataset(settings: DatasetSettings, check_mode: bool, zfs: Optional[Zfs
                                        bool(result["failed_providers"]))
         result["changed"] = result["changed"] or bool(result["local"].get("deleted"))
     return result
+
+
+def _left_for_prune_host(dataset: str, entry: Dict[str, Any]) -> Dict[str, Any]:
+    """The plan of an append-only provider: nothing deleted here, what the keep rules would delete listed."""
+    left = entry["deleted"] + entry["incomplete_deleted"] + entry["abandoned_deleted"]
+    message = ("%s on %s: append-only, nothing deleted from this host; %d to delete from the host with delete "
+               "rights (playbooks/prune.yml offsite_prune_host)" % (dataset, entry["provider"], len(left)))
+    entry.update(status="append_only", changed=False, left_for_prune_host=left, deleted=[], incomplete_deleted=[],
+                 abandoned_deleted=[], message=message)
+    return entry
 
 
 def _prune_local(settings: DatasetSettings, zfs: Zfs, keep: Dict[str, Any], items: Dict[str, List[Item]],

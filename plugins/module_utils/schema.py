@@ -56,6 +56,13 @@ SCHEMA: Dict[str, Any] = {
             "pattern": "^(?![\\s\\S]*\\n)[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$",
             "x-rule": "must be up to 128 letters, digits and _ . : -, not starting with - or .",
         },
+        "host_name": {
+            "description": "This host's name in the fleet, unique (the role sets inventory_hostname); the namespace "
+                           "defaults to it, else to the host's FQDN (docs/policy.md, host identity).",
+            "type": "string",
+            "pattern": "^(?![\\s\\S]*\\n)[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$",
+            "x-rule": "must be up to 128 letters, digits and _ . : -, not starting with - or .",
+        },
         "state_dir": {"type": "string", "minLength": 1},
         "log_dir": {"type": "string", "minLength": 1},
         "signers": {

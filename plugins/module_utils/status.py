@@ -37,6 +37,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils import (
     progress,
     signing,
     status_bases,
+    status_local,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
@@ -425,7 +426,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
 
     host = settings_from_config(config, params, _HOST_SCOPE)
     namespace = host.namespace
-    own_namespace = config.get("namespace") or default_namespace()
+    own_namespace = default_namespace(config, host.providers, host.state_dir, host.zfs)[0]
     compare_local = params.get("compare_local")
     if compare_local is None:
         compare_local = namespace == own_namespace
@@ -535,6 +536,13 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
     sampled = run_sampled(host.state_dir, sample, verify, listings, store_for, namespace, keys, datasets,
                           lambda d: settings_from_config(config, params, d).policy, now, problem,
                           health_of) if per_backup_verify != verify else None
+
+    if limit is None and compare_local:  # snapshots here, nothing offsite, not excluded (status_local.py)
+        guids = [b.guid for listing in listings.values() for b in listing.backups.values() if b.complete]
+        for ds, count in status_local.unprotected(zfs, config, datasets, set(configured) | set(found),
+                                                  guids).items():
+            datasets[ds] = status_local.entry(ds, problem(status_local.CODE, "warning", ds, None, None,
+                                                          status_local.message(ds, count), snapshots=count))
 
     # Objects outside any backup directory.
     known = sorted(set(names) | set(found))

@@ -103,7 +103,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, settings_from_params
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
+    COMMON_ARGS,
+    settings_from_params,
+    with_notes,
+)
 
 try:
     from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
@@ -138,8 +142,8 @@ def main() -> None:
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
     if result["failed_providers"]:
-        module.fail_json(**result)
-    module.exit_json(**result)
+        module.fail_json(**with_notes(result))
+    module.exit_json(**with_notes(result))
 
 
 if __name__ == "__main__":

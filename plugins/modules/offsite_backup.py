@@ -331,6 +331,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
     COMMON_ARGS,
     settings_from_config,
     settings_from_params,
+    with_notes,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import load_file
 
@@ -390,8 +391,8 @@ def main() -> None:
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
     if result.get("failed_providers") or result.get("failed_datasets"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+        module.fail_json(**with_notes(result))
+    module.exit_json(**with_notes(result))
 
 
 def converge_policy(module: AnsibleModule) -> None:
@@ -422,8 +423,8 @@ def converge_policy(module: AnsibleModule) -> None:
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
     if result.get("failed_datasets"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+        module.fail_json(**with_notes(result))
+    module.exit_json(**with_notes(result))
 
 
 if __name__ == "__main__":

@@ -145,7 +145,11 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, settings_from_config
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
+    COMMON_ARGS,
+    settings_from_config,
+    with_notes,
+)
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DEFAULT_CONFIG, load_file
 
 try:
@@ -201,8 +205,8 @@ def main() -> None:
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
     if result.get("failed_drills"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+        module.fail_json(**with_notes(result))
+    module.exit_json(**with_notes(result))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ description:
   - 'Fails with one sentence naming the path of the first bad field and the rule it breaks, for example
     C(datasets["tank/photos"].keep.daily: must be >= 0); RV(errors) lists every problem.'
   - Also checks that every provider a dataset names is defined.
+  - Reports what the keep rules cost per provider (RV(cost)), from the formula in docs/policy.md.
   - This is an action plugin; nothing runs on the managed node.
 author:
   - offsite.zfs developers (@offsite-zfs)
@@ -56,6 +57,13 @@ options:
       - What to call the policy in messages.
     type: str
     default: offsite_policy
+  sizes:
+    description:
+      - Per dataset, the stored size of one full backup (like C(1TiB)), or C({full: SIZE, incremental: SIZE}),
+        for the estimate of stored bytes in RV(cost). Without it RV(cost) has the copies only.
+      - The bytes stored now are on the providers only; M(offsite.zfs.offsite_prune) in check mode reports them.
+    type: dict
+    version_added: 1.1.0
 """
 
 EXAMPLES = r"""
@@ -63,9 +71,30 @@ EXAMPLES = r"""
   offsite.zfs.offsite_policy_validate:
     policy: "{{ offsite_policy }}"
   run_once: true
+
+- name: What the keep rules cost with 1 TiB full backups and 2 GiB a day of changes
+  offsite.zfs.offsite_policy_validate:
+    policy: "{{ offsite_policy }}"
+    sizes:
+      tank/data: {full: 1TiB, incremental: 2GiB}
+  register: plan
 """
 
 RETURN = r"""
+cost:
+  description:
+    - Per provider, what the keep rules hold in the steady state (docs/policy.md, What the keep rules cost), for
+      every dataset of the policy that backs up there.
+    - C(full_copies) and C(incrementals), summed over the datasets (about D / F + 1 full copies each);
+      C(estimated_stored_bytes), from O(sizes); V(null) when a dataset has no keep rules (nothing is ever
+      deleted) or no size was given.
+    - C(datasets), per dataset, C(keep), C(every_seconds), C(full_every_seconds), C(reach_seconds) (D, how far
+      back the rules reach), C(full_copies), C(incrementals) and C(estimated_stored_bytes).
+  returned: when the policy is valid
+  type: dict
+  version_added: 1.1.0
+  sample: {"b2": {"full_copies": 7, "incrementals": 365, "estimated_stored_bytes": 7696581394432,
+           "datasets": {"tank/data": {"full_copies": 7, "incrementals": 365, "reach_seconds": 31557600.0}}}}
 errors:
   description: "Every problem, as C(path: rule). Empty when the policy is valid."
   returned: always

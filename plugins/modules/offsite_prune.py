@@ -97,6 +97,24 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+cost:
+  description:
+    - Per provider, what the keep rules cost there, summed over the pruned datasets (docs/policy.md, What the
+      keep rules cost). In check mode the message says it too.
+    - C(stored_bytes) and C(full_copies), stored now; C(stored_bytes_after) and C(full_copies_after), after
+      this prune (its plan in check mode); C(backups), complete backups now; C(datasets).
+    - C(held_full_copies) and C(held_incrementals), what the keep rules hold in the steady state (about
+      D / F + 1 full copies), and C(estimated_stored_bytes), that times the newest full backup's stored size
+      plus the incrementals times their mean size; V(null) when a dataset has no keep rules (nothing is ever
+      deleted) or no full backup yet.
+    - Each provider entry under RV(datasets) has the same figures for its dataset as C(cost), plus
+      C(full_bytes) and C(incremental_bytes), the sizes the estimate used.
+  returned: always
+  type: dict
+  version_added: 1.1.0
+  sample: {"b2": {"datasets": 1, "stored_bytes": 1073741824, "full_copies": 4, "backups": 40,
+           "stored_bytes_after": 805306368, "full_copies_after": 3, "held_full_copies": 7,
+           "held_incrementals": 365, "estimated_stored_bytes": 2147483648}}
 deleted:
   description: "Every deletion (done, or planned in check mode), as C(<provider> <dataset> <backup id>: <reason>)
     (C(local <dataset>@<snapshot>: <reason>) for local snapshots)."
@@ -106,10 +124,13 @@ deleted:
   sample: ["b2 tank/data offsite-20261001T031500Z+03d1a2b3c4d5e6f7+full: not selected by keep (last 3, daily 7)"]
 datasets:
   description:
-    - Per dataset, C(providers) (per provider C(status) V(pruned), V(planned), V(unchanged), V(locked) or
-      V(failed); C(kept) with C(reasons); C(deleted) with C(reason); C(damaged); C(incomplete_deleted);
-      C(incomplete_kept); C(abandoned_deleted), objects of abandoned upload attempts on append-only
-      providers) and, with local snapshots, C(local) (C(kept), C(deleted), C(ignored)).
+    - Per dataset, C(providers) (per provider C(status) V(pruned), V(planned), V(unchanged), V(locked),
+      V(failed) or V(append_only); C(kept) with C(reasons); C(deleted) with C(reason); C(damaged);
+      C(incomplete_deleted); C(incomplete_kept); C(abandoned_deleted), objects of abandoned upload attempts on
+      append-only providers) and, with local snapshots, C(local) (C(kept), C(deleted), C(ignored)).
+    - A provider set C(append_only) is never pruned from the backup host (its credentials cannot delete):
+      status V(append_only), nothing deleted, and C(left_for_prune_host) lists what the keep rules would delete
+      there; prune it from a host with delete rights (playbooks/prune.yml C(offsite_prune_host)).
   returned: always
   type: dict
   sample: {"tank/data": {"changed": true, "providers": {"b2": {"status": "pruned", "deleted": []}}}}
@@ -130,9 +151,14 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.offsite.zfs.plugins.module_utils import costs
 from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, settings_from_config
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
+    COMMON_ARGS,
+    settings_from_config,
+    with_notes,
+)
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import load_file
 
 try:
@@ -220,11 +246,11 @@ def main() -> None:
             result["changed"] = result["changed"] or entry["changed"]
     except OffsiteError as exc:
         result.update(msg=exc.message, error_code=exc.code)
-        module.fail_json(**result)
+        module.fail_json(**with_notes(result))
     parts = []
     for name, entry in result["datasets"].items():
         for provider, pentry in entry["providers"].items():
-            if pentry.get("status") in ("locked", "failed"):
+            if pentry.get("status") in ("locked", "failed", "append_only"):
                 parts.append(pentry["message"])
             else:
                 parts.append("%s on %s: %s %d, kept %d" % (
@@ -233,12 +259,15 @@ def main() -> None:
         if entry.get("local"):
             parts.append("%s locally: %s %d snapshots" % (name, "would destroy" if module.check_mode else "destroyed",
                                                           len(entry["local"]["deleted"])))
+    result["cost"] = costs.by_provider(result["datasets"])
+    if module.check_mode:
+        parts += [costs.describe(provider, cost) for provider, cost in result["cost"].items()]
     result["msg"] = "; ".join(parts) or "The policy names no dataset to prune."
     if module._diff:
         result["diff"] = diff
     if result["failed_datasets"]:
-        module.fail_json(**result)
-    module.exit_json(**result)
+        module.fail_json(**with_notes(result))
+    module.exit_json(**with_notes(result))
 
 
 if __name__ == "__main__":

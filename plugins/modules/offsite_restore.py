@@ -247,7 +247,7 @@ target:
   type: str
   sample: tank/data-recovered
 namespace:
-  description: The namespace the backups were read from (this host's short name unless O(namespace) says otherwise).
+  description: The namespace the backups were read from (O(namespace), else this host's own, see O(namespace)).
   returned: success
   type: str
   sample: nas1
@@ -466,7 +466,11 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     split_snapshot_spec,
     validate_provider,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, settings_from_params
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
+    COMMON_ARGS,
+    settings_from_params,
+    with_notes,
+)
 
 try:
     from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
@@ -563,8 +567,8 @@ def main() -> None:
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
     if result.get("failed_datasets"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+        module.fail_json(**with_notes(result))
+    module.exit_json(**with_notes(result))
 
 
 if __name__ == "__main__":

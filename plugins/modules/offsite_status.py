@@ -268,7 +268,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS
+from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, with_notes
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DEFAULT_CONFIG, load_file
 
 try:
@@ -311,7 +311,7 @@ def main() -> None:
         result = run_status(config, params, keys=keys)
     except OffsiteError as exc:
         module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
-    module.exit_json(**result)
+    module.exit_json(**with_notes(result))
 
 
 if __name__ == "__main__":

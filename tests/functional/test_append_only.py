@@ -73,8 +73,16 @@ def test_append_only_backup_resume_restore_and_prune_from_the_controller(lab, se
     assert restored["guid"]
     assert tree_digest(lab.pool.mountpoint(target)) == tree_digest(lab.pool.mountpoint(ds))
 
-    # Prune from the controller's full-rights remote: the abandoned attempt's partial object goes.
+    # Prune on the backup host (the timer prunes by default): the append-only provider is planned, not pruned.
     from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+    seen = len(wrapper.calls())
+    planned = prune_dataset(lab.settings(ds, providers=["host"]), False, incomplete_after=0, keep={"last": 1})
+    left = planned["providers"]["host"]
+    assert left["status"] == "append_only" and left["left_for_prune_host"] and not left["abandoned_deleted"], planned
+    assert planned["failed_providers"] == [] and planned["changed"] is False
+    assert not {(c.get("argv") or [""])[0] for c in wrapper.calls()[seen:]} & {"deletefile", "purge", "delete"}
+
+    # Prune from the controller's full-rights remote: the abandoned attempt's partial object goes.
     pruned = prune_dataset(lab.settings(ds, providers=["controller"]), False, incomplete_after=0,
                            keep={"last": 1})
     gone = pruned["providers"]["controller"]

@@ -50,6 +50,10 @@ class Fleet:
             config["state_dir"] = str(tmp / host / "state")
             config["log_dir"] = str(tmp / host / "log")
             config["datasets"] = {name: {"providers": ["local"]} for name in names}
+            # The simulated hosts share one pool: each leaves the others' datasets out (else they have
+            # snapshots and nothing offsite in its namespace: nothing_offsite).
+            config["defaults"]["exclude"] = [d for other, found in self.datasets.items() if other != host
+                                             for d in found]
             self.configs[host] = config
         self.configs["web1"]["datasets"]["%s/web" % pool] = {"max_age": "1d"}  # both providers
         self.configs["db1"]["defaults"]["max_age"] = "0s"

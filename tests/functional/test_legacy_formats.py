@@ -3,6 +3,7 @@ byte-identical through ansible; damaged sets refused by the piece's name (issue 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Dict
 
@@ -237,6 +238,9 @@ def test_status_lists_every_format_and_reports_lookalikes_then_adopt_puts_them_i
     adopted = adopt_legacy(lab.settings(ds), keys)
     statuses = {e["snapshot"]: e["status"] for e in adopted["providers"]["old"]["backups"]}
     assert statuses == dict({snap: "adopted" for snap, _kind in snaps.values()}, **{"auto-9": "skipped"}), adopted
+    own_id = (Path(lab.config["state_dir"]) / "host-id").read_text().strip()
+    manifests = [json.loads(p.read_text()) for p in root.glob("testhost/**/manifest.json")]
+    assert len(manifests) == 7 and {m["host_id"] for m in manifests} == {own_id}, "adopted backups carry the host id"
     for fmt in ("F3", "F8"):
         snap, digest = snaps[fmt]
         target = "%s/ad-%s" % (ds, fmt.lower())

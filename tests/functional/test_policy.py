@@ -272,7 +272,7 @@ def test_role_installs_a_timer_whose_script_converges_without_ansible(lab, ansib
     ds = lab.pool.create("data")
     fill(lab, ds, 8)
     secret = "[vault]\ntype = local\n# token-%s\n" % os.urandom(8).hex()
-    extra = _role_vars(lab, tmp_path, ds, offsite_timer=True, offsite_timer_prune=True, offsite_timer_enable=False,
+    extra = _role_vars(lab, tmp_path, ds, offsite_timer=True, offsite_timer_enable=False,  # prunes by default
                        offsite_lib_dir=str(tmp_path / "lib"), offsite_systemd_dir=str(tmp_path / "systemd"),
                        offsite_rclone_config=secret, offsite_rclone_config_path=str(tmp_path / "etc" / "rclone.conf"))
     playbook = tmp_path / "site.yml"

@@ -10,6 +10,7 @@ import harness
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import locks
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes as harness_bytes
 from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
 
@@ -168,6 +169,21 @@ def test_offsite_prune_module_check_mode(lab, ansible):
     assert sorted(plan["deleted"]) == sorted("local %s %s: not selected by keep (last 1)" % (ds, ids[s])
                                              for s in ("s1", "s2", "s3"))
     assert len(remote_ids(lab, "local", ds)) == 5
+    # What the keep rules cost (docs/policy.md): stored now, after the plan, and the steady state.
+    base = lab.remotes["local"] / "testhost" / ds
+    on_disk = {d.name[1:]: sum(f.stat().st_size for f in d.iterdir()) for d in base.iterdir()}
+    cost = plan["cost"]["local"]
+    assert (cost["stored_bytes"], cost["full_copies"], cost["backups"]) == (sum(on_disk.values()), 2, 5), cost
+    assert (cost["stored_bytes_after"], cost["full_copies_after"]) == (on_disk[ids["s4"]] + on_disk[ids["s5"]], 1)
+    assert (cost["held_full_copies"], cost["held_incrementals"]) == (1, 1), "last 1: one chain, one incremental"
+    one = plan["datasets"][ds]["providers"]["local"]["cost"]  # the dataset's own figures, with the sizes used
+    assert cost["estimated_stored_bytes"] == one["full_bytes"] + one["incremental_bytes"] > 0
+    assert "local stores %s in 2 full copies now" % harness_bytes(cost["stored_bytes"]) in plan["msg"], plan["msg"]
+    validated = ansible.module("offsite_policy_validate", {"policy": lab.config, "sizes": {ds: "1GiB"}})
+    assert validated["_rc"] == 0, validated
+    assert validated["cost"]["local"]["full_copies"] == 1 and validated["cost"]["local"]["datasets"][ds][
+        "estimated_stored_bytes"] == (1 << 30) + 0
+    assert "local holds about 1 full copies (about 1.0 GiB)" in validated["msg"], validated["msg"]
     done = ansible.module("offsite_prune", {"config": config})
     assert done["_rc"] == 0 and done["changed"] is True
     assert remote_ids(lab, "local", ds) == sorted([ids["s4"], ids["s5"]])

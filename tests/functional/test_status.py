@@ -288,7 +288,9 @@ def test_namespace_reports_another_hosts_backups(lab):
     lab.config["namespace"] = "otherhost"
     lab.config["datasets"] = {lab.pool.name + "/mine": {}}
     own = status(lab)
-    assert list(own["datasets"]) == [lab.pool.name + "/mine"] and own["namespace"] == "otherhost"
+    assert sorted(own["datasets"]) == [ds, lab.pool.name + "/mine"] and own["namespace"] == "otherhost"
+    assert [p["code"] for p in own["datasets"][ds]["problems"]] == ["nothing_offsite"], \
+        "in otherhost's view, data has snapshots and nothing offsite"
     theirs = status(lab, namespace="testhost")
     assert theirs["namespace"] == "testhost"
     assert list(theirs["datasets"]) == [ds], "another host's namespace: this host's config says nothing about it"
