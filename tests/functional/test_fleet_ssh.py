@@ -168,7 +168,9 @@ def test_become_and_vault_secrets_over_ssh_backup_status_restore_prune(
     host["offsite_policy"]["providers"] = {"s3": {"remote": "%s:bucket/%s" % (VAULT_REMOTE.lower(), prefix),
                                                   "retry_delay": "1s"}}
     host.update(offsite_timer=True, offsite_timer_enable=False, offsite_lib_dir=str(home / "lib"),
-                offsite_systemd_dir=str(home / "systemd"))  # the timer's env file from offsite_provider_env
+                offsite_systemd_dir=str(home / "systemd"),  # the timer's env file from offsite_provider_env
+                # The role's package tasks are test_fleet_over_ssh's (apt costs ~20 s here): rclone and venv are in.
+                offsite_rclone_source="none", offsite_venv_packages={})
     provider_env = dict(s3.env(VAULT_REMOTE))
     provider_env["RCLONE_CONFIG_%s_PROVIDER" % VAULT_REMOTE] = "Other"  # any rclone the distribution ships
 
