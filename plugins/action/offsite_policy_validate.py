@@ -25,8 +25,9 @@ class ActionModule(ActionBase):
         if not isinstance(name, str):
             raise AnsibleActionFail("name must be a string.")
         if not schema.HAS_JSONSCHEMA:
-            raise AnsibleActionFail("The Python library jsonschema is missing on the controller; install it "
-                                    "(pip install jsonschema) to validate %s." % name)
+            raise AnsibleActionFail("The Python library jsonschema is missing on the controller; install it next to "
+                                    "ansible-core (pipx inject ansible-core jsonschema, or pip install jsonschema "
+                                    "in Ansible's virtualenv) to validate %s." % name)
         if policy is None:
             policy = {}
         problems = schema.errors(policy)

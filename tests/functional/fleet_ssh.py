@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import harness
 import sshd
@@ -83,10 +83,12 @@ class Fleet:
         env.update(extra or {})
         return env
 
-    def playbook(self, playbook: str, extra_vars: Optional[Dict[str, Any]] = None, forks: int = 10,
+    def playbook(self, playbook: Union[str, List[str]], extra_vars: Optional[Dict[str, Any]] = None, forks: int = 10,
                  args: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None,
                  inventory: Optional[Path] = None) -> subprocess.CompletedProcess:
-        argv = [self.ansible.playbook, "-i", str(inventory or self.write()), "-f", str(forks), playbook]
+        """ansible-playbook with one playbook, or several in one run (a list)."""
+        argv = [self.ansible.playbook, "-i", str(inventory or self.write()), "-f", str(forks)]
+        argv += [playbook] if isinstance(playbook, str) else list(playbook)
         if extra_vars:
             argv += ["-e", json.dumps(extra_vars)]
         argv += args or []

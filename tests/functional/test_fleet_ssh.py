@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import re
 from pathlib import Path
 from typing import Iterator
 
 import harness
+import leaks
 import pytest
 import sshd
-from fleet_ssh import Fleet, recap, system_python_lacks
+from fleet_ssh import Fleet, mode, recap, system_python_lacks
 
 pytestmark = [pytest.mark.fleet_ssh, pytest.mark.skipif(sshd.missing() is not None, reason=str(sshd.missing()))]
 
@@ -146,3 +149,79 @@ def test_a_host_without_the_libraries_gets_one_sentence(bare_fleet, tmp_path):
     out = proc.stdout + proc.stderr
     assert "The Python libraries pyrage, zstandard" in out and "apply the role offsite.zfs.offsite" in out, out[-3000:]
     assert "Traceback" not in out and "MODULE FAILURE" not in out, out[-3000:]
+
+
+VAULT_REMOTE = "S3VAULT"
+
+
+def test_become_and_vault_secrets_over_ssh_backup_status_restore_prune(
+        zfs_daemon, bare_fleet, venv_template, s3, tmp_path):
+    """An unprivileged login with sudo runs the shipped playbooks against S3 whose keys are in an Ansible Vault
+    file, passed as offsite_provider_env; the keys reach the modules and the timer's 0600 environment file, and
+    nothing else: not the -vvv output, any process's argv, the logs, state or any other file on the host."""
+    user = bare_fleet.server.add_user()
+    pool = harness.Pool(tmp_path / "vault1", size="128M")
+    host = bare_fleet.add_host("vault1", pool=pool, user=user, data_seed=7)
+    harness.run(["cp", "-a", str(venv_template), host["offsite_venv"]])
+    home = bare_fleet.dir / "vault1"
+    prefix = "vault-%s" % pool.name
+    host["offsite_policy"]["providers"] = {"s3": {"remote": "%s:bucket/%s" % (VAULT_REMOTE.lower(), prefix),
+                                                  "retry_delay": "1s"}}
+    host.update(offsite_timer=True, offsite_timer_enable=False, offsite_lib_dir=str(home / "lib"),
+                offsite_systemd_dir=str(home / "systemd"),  # the timer's env file from offsite_provider_env
+                # The role's package tasks are test_fleet_over_ssh's (apt costs ~20 s here): rclone and venv are in.
+                offsite_rclone_source="none", offsite_venv_packages={})
+    provider_env = dict(s3.env(VAULT_REMOTE))
+    provider_env["RCLONE_CONFIG_%s_PROVIDER" % VAULT_REMOTE] = "Other"  # any rclone the distribution ships
+
+    # The secrets in a vault file, encrypted with the real ansible-vault and a 0600 password file.
+    password = "vault-pass-%s" % os.urandom(12).hex()
+    password_file = tmp_path / "vault-pass"
+    fd = os.open(str(password_file), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    vault = tmp_path / "vault.yml"
+    vault.write_text(json.dumps({"offsite_provider_env": {"s3": provider_env}}))
+    ansible_vault = str(Path(bare_fleet.ansible.playbook).parent / "ansible-vault")
+    harness.run([ansible_vault, "encrypt", "--vault-password-file", str(password_file), str(vault)],
+                env=bare_fleet.env())
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;") and s3.secret_key not in vault.read_text()
+
+    dataset = host["offsite_test_dataset"]
+    target = pool.name + "/restored"
+    playbooks = ["offsite.zfs.backup", "offsite.zfs.status", "offsite.zfs.restore", "offsite.zfs.prune"]
+    extra = {"offsite_dataset": dataset, "offsite_target": target,
+             "offsite_identity_file": str(bare_fleet.key.path)}
+    with leaks.ArgvSampler() as sampler:
+        run = bare_fleet.playbook(playbooks, extra_vars=extra, args=[
+            "-e", "@%s" % vault, "--vault-password-file", str(password_file), "-vvv"])
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert recap(run.stdout)["vault1"]["failed"] == 0
+    assert re.search(r"sudo -H -S -n +-u root", output), "the modules ran through sudo"
+
+    # The backup is on S3 (manifest written last), status read it with the keys, the restore matches.
+    objects = list((s3.root / "bucket" / prefix).rglob("*"))
+    assert any(p.name == "manifest.json" for p in objects) and any(p.name.endswith(".age") for p in objects)
+    assert '"chain_length": 1' in run.stdout and '"health": "ok"' in run.stdout, run.stdout[-6000:]
+    assert harness.tree_digest(pool.mountpoint(target)) == harness.tree_digest(pool.mountpoint(dataset))
+
+    # The keys are where the timer reads them: its environment file, 0600.
+    env_file = home / "etc" / "offsite-converge.env"
+    assert mode(str(env_file)) == "0o600" and s3.secret_key in env_file.read_text()
+
+    # ... and nowhere else: Ansible's output, any process's argv, the files on the host and the controller.
+    seen = b"\n".join(sampler.seen)
+    assert sampler.rounds > 10 and b"ansible-playbook" in seen and b"lsjson" in seen, sampler.rounds
+    login_home = Path(pwd.getpwnam(user).pw_dir)
+    files = leaks.files(tmp_path, login_home, bare_fleet.server.dir, bare_fleet.ansible.home,
+                        s3.root / "bucket" / prefix, skip=[Path(host["offsite_venv"]), pool.dir])
+    assert any(f.parent == home / "log" for f in files), "the module log files were scanned"
+    secrets = {"s3 secret key": s3.secret_key, "s3 access key": s3.access_key, "vault password": password}
+    for what, secret in secrets.items():
+        needle = secret.encode()
+        assert secret not in output, "%s in ansible's -vvv output" % what
+        assert not any(needle in argv for argv in sampler.seen), "%s in the argv of a process" % what
+        holders = [f for f in files if needle in f.read_bytes()]
+        allowed = [password_file] if what == "vault password" else [env_file]
+        assert holders == allowed, "%s in %s" % (what, holders)

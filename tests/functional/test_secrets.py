@@ -9,11 +9,9 @@ secret store would hand them over, so that the test's own command line holds non
 from __future__ import annotations
 
 import os
-import threading
-from pathlib import Path
-from typing import List, Set
 
 import harness
+import leaks
 
 PLAYBOOK = """
 - hosts: localhost
@@ -60,42 +58,6 @@ PLAYBOOK = """
 """
 
 
-class ArgvSampler(threading.Thread):
-    """Reads every process's argv again and again; remembers each distinct one."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.seen: Set[bytes] = set()
-        self.rounds = 0
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        own = str(os.getpid())
-        while not self._done.is_set():
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit() or pid == own:
-                    continue
-                try:
-                    with open("/proc/%s/cmdline" % pid, "rb") as handle:
-                        self.seen.add(handle.read())
-                except OSError:
-                    continue
-            self.rounds += 1
-
-    def stop(self) -> None:
-        self._done.set()
-        self.join()
-
-
-def _files(*roots: Path) -> List[Path]:
-    found = []
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                found.append(path)
-    return found
-
-
 def test_no_secret_leaks_through_ansible_vvv_logs_files_or_argv(lab, ansible, s3, tmp_path, session_dir):
     ds = lab.pool.create("data")
     harness.write_data(lab.pool.mountpoint(ds), 601, 384 << 10)
@@ -118,7 +80,7 @@ def test_no_secret_leaks_through_ansible_vvv_logs_files_or_argv(lab, ansible, s3
     target, target2 = lab.pool.name + "/copy", lab.pool.name + "/copy2"
     extra = {"dataset": ds, "dataset2": ds2, "config": config, "target": target, "target2": target2,
              "endpoint": "http://127.0.0.1:%d" % s3.port}
-    sampler = ArgvSampler()
+    sampler = leaks.ArgvSampler()
     sampler.start()
     try:
         run = ansible.run_playbook(playbook, extra_vars=extra, extra_env=env, args=["-vvv"])
@@ -136,7 +98,7 @@ def test_no_secret_leaks_through_ansible_vvv_logs_files_or_argv(lab, ansible, s3
     assert sampler.rounds > 10 and b"ansible-playbook" in seen and b"lsjson" in seen, sampler.rounds
     assert b"s3sec:bucket/" in seen, "rclone children were sampled"
     # Files: everything this test's run wrote, the collection's logs and state, ansible's home, the bucket.
-    files = _files(tmp_path, ansible.home, s3.root)
+    files = leaks.files(tmp_path, ansible.home, s3.root)
     files = [f for f in files if f != lab.key.path]  # the operator's own key file, written by the test
     assert any(f.name.endswith(".log") and "backup-" in f.name for f in files), "the log files were scanned"
     for what, secret in secrets.items():
