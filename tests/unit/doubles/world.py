@@ -50,6 +50,13 @@ class World:
             self.zfs.hold(holds.tag_for(provider), snap.full_name)
         return made
 
+    def settled(self) -> "World":
+        """Forget the calls the setup made, so a test sees only what the code under test did."""
+        self.zfs.calls.clear()
+        for store in self.stores.values():
+            store.calls.clear()
+        return self
+
     def config(self, **dataset_settings: Any) -> Dict[str, Any]:
         return {"namespace": backups.NAMESPACE, "state_dir": self.state_dir,
                 "providers": {n: {"remote": s.provider.remote} for n, s in self.stores.items()},
