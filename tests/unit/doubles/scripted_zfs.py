@@ -1,0 +1,269 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""ScriptedZfs: a test double of plugins/module_utils/zfs.py's Zfs, datasets and snapshots in dicts.
+
+The read side answers from what the test scripted: snapshots (guid, createtxg, creation,
+referenced), dataset type and properties, bookmarks, user holds, and the capabilities a zfs
+advertises. The small writes that operations make beside a stream (snapshot, hold, release,
+bookmark, set, inherit, destroy, rename) change that state and are recorded in `calls`. There
+is no stream: send, receive and the raw `run`/`_probe` raise, so a unit test that reaches one
+fails naming the seam instead of running a real zfs.
+
+Errors carry the codes of the real class: no_dataset, no_snapshot, zfs_failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    OffsiteError,
+    validate_dataset,
+    validate_snapshot,
+)
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import (
+    Bookmark,
+    Capabilities,
+    SendPlan,
+    Snapshot,
+    Zfs,
+)
+
+# What OpenZFS 2.x advertises (zfs send/receive usage), and what zfs-fuse does.
+OPENZFS_SEND = "DLPRbcehnpvw"
+OPENZFS_RECEIVE = "AFMdehnosuv"
+ZFS_FUSE_SEND = "DRpv"
+ZFS_FUSE_RECEIVE = "Fdnuv"
+
+
+@dataclass
+class _Dataset:
+    name: str
+    kind: str
+    creation: int
+    createtxg: int
+    props: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Snap:
+    snapshot: Snapshot
+    props: Dict[str, str] = field(default_factory=dict)
+    holds: List[str] = field(default_factory=list)
+
+
+class ScriptedZfs(Zfs):
+    """zfs as a test scripts it. `calls` records the writes: (verb, name, detail)."""
+
+    def __init__(self, send_flags: str = OPENZFS_SEND, receive_flags: str = OPENZFS_RECEIVE, written: bool = True,
+                 bookmarks: bool = True, start: int = 1_767_225_600) -> None:
+        super().__init__("scripted-zfs")
+        self._caps = Capabilities(send_flags=send_flags, receive_flags=receive_flags, written=written)
+        self._bookmarks_ok = bookmarks
+        self._datasets: Dict[str, _Dataset] = {}
+        self._snaps: Dict[str, Dict[str, _Snap]] = {}  # dataset -> name -> snapshot
+        self._marks: Dict[str, Dict[str, Bookmark]] = {}
+        self._txg = 100
+        self._clock = start
+        self.calls: List[Tuple[str, str, Any]] = []
+
+    # -- scripting --------------------------------------------------------------------
+    def _tick(self, creation: Optional[int], txg: Optional[int]) -> Tuple[int, int]:
+        """(creation, createtxg): what is given, else one hour and one txg after the newest so far."""
+        if txg is None:
+            self._txg += 1
+            txg = self._txg
+        self._txg = max(self._txg, txg)
+        if creation is None:
+            self._clock += 3600
+            creation = self._clock
+        self._clock = max(self._clock, creation)
+        return creation, txg
+
+    def add_dataset(self, name: str, kind: str = "filesystem", **props: str) -> str:
+        validate_dataset(name)
+        creation, txg = self._tick(None, None)
+        self._datasets[name] = _Dataset(name, kind, creation, txg, dict(props))
+        self._snaps.setdefault(name, {})
+        self._marks.setdefault(name, {})
+        return name
+
+    def add_snapshot(self, dataset: str, name: str, guid: Optional[int] = None, createtxg: Optional[int] = None,
+                     creation: Optional[int] = None, referenced: int = 1 << 20, held: Sequence[str] = (),
+                     **props: str) -> Snapshot:
+        """A snapshot, newer than every one before it unless createtxg/creation say otherwise."""
+        validate_snapshot(name)
+        if dataset not in self._datasets:
+            self.add_dataset(dataset)
+        when, txg = self._tick(creation, createtxg)
+        snap = Snapshot(dataset, name, guid if guid is not None else 0x1000 + txg, txg, when, referenced)
+        self._snaps[dataset][name] = _Snap(snap, dict(props), list(held))
+        return snap
+
+    def add_bookmark(self, snapshot: Snapshot, name: str) -> Bookmark:
+        mark = Bookmark(snapshot.dataset, "", snapshot.guid, snapshot.createtxg, snapshot.creation, bookmark=name)
+        self._marks.setdefault(snapshot.dataset, {})[name] = mark
+        return mark
+
+    def remove_snapshot(self, dataset: str, name: str) -> None:
+        """A snapshot manager destroyed it (not recorded as a call of ours)."""
+        del self._snaps[dataset][name]
+
+    # -- the read side ----------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    def _find(self, name: str) -> Tuple[Optional[_Dataset], Optional[_Snap]]:
+        if "@" in name:
+            ds, _sep, snap = name.partition("@")
+            return self._datasets.get(ds), self._snaps.get(ds, {}).get(snap)
+        return self._datasets.get(name), None
+
+    def exists(self, name: str) -> bool:
+        if "#" in name:
+            ds, _sep, mark = name.partition("#")
+            return mark in self._marks.get(ds, {})
+        dataset, snap = self._find(name)
+        return snap is not None if "@" in name else dataset is not None
+
+    def get(self, name: str, prop: str) -> str:
+        dataset, snap = self._find(name)
+        if dataset is None or ("@" in name and snap is None):
+            raise OffsiteError("Could not read %s of %s: cannot open '%s': dataset does not exist" % (
+                prop, name, name), "zfs_failed")
+        if snap is not None:
+            builtin = {"type": "snapshot", "guid": str(snap.snapshot.guid), "createtxg": str(snap.snapshot.createtxg),
+                       "creation": str(snap.snapshot.creation), "referenced": str(snap.snapshot.referenced),
+                       "userrefs": str(len(snap.holds))}
+            return builtin.get(prop, snap.props.get(prop, "-"))
+        builtin = {"type": dataset.kind, "creation": str(dataset.creation), "createtxg": str(dataset.createtxg),
+                   "mounted": "yes" if dataset.kind == "filesystem" else "-"}
+        return dataset.props.get(prop, builtin.get(prop, "-"))
+
+    def origin(self, name: str) -> Optional[Tuple[int, int]]:
+        dataset = self._datasets.get(name)
+        return (dataset.creation, dataset.createtxg) if dataset is not None else None
+
+    def dataset_type(self, name: str) -> str:
+        return self.get(name, "type")
+
+    def children(self, dataset: str) -> List[str]:
+        if dataset not in self._datasets:
+            raise OffsiteError("Could not list the datasets under %s: cannot open '%s': dataset does not exist" % (
+                dataset, dataset), "zfs_failed")
+        return sorted(n for n in self._datasets if n == dataset or n.startswith(dataset + "/"))
+
+    def snapshots(self, dataset: str) -> List[Snapshot]:
+        validate_dataset(dataset)
+        if dataset not in self._datasets:
+            raise OffsiteError("The dataset %s does not exist on this host." % dataset, "no_dataset")
+        return sorted((s.snapshot for s in self._snaps[dataset].values()), key=lambda s: s.createtxg)
+
+    def bookmarks_supported(self, dataset: str) -> bool:
+        return self._bookmarks_ok
+
+    def bookmarks(self, dataset: str) -> List[Bookmark]:
+        validate_dataset(dataset)
+        return sorted(self._marks.get(dataset, {}).values(), key=lambda b: b.createtxg)
+
+    def userrefs(self, name: str) -> int:
+        value = self.get(name, "userrefs")
+        return int(value) if value.isdigit() else 0
+
+    def holds(self, name: str) -> Optional[List[str]]:
+        _dataset, snap = self._find(name)
+        return list(snap.holds) if snap is not None else None
+
+    def estimate(self, plan: SendPlan) -> Tuple[int, str]:
+        return plan.snapshot.referenced, "referenced"
+
+    # -- the writes beside a stream -------------------------------------------------------
+    def create_snapshot(self, dataset: str, name: str, recursive: bool = False,
+                        properties: Optional[Dict[str, str]] = None) -> None:
+        self.calls.append(("snapshot", "%s@%s" % (dataset, name), dict(properties or {})))
+        if name in self._snaps.get(dataset, {}):
+            raise OffsiteError("Could not create the snapshot %s@%s: dataset already exists" % (dataset, name),
+                               "zfs_failed")
+        self.add_snapshot(dataset, name, **dict(properties or {}))
+
+    def set_property(self, name: str, key: str, value: str, recursive: bool = False) -> None:
+        self.calls.append(("set", name, "%s=%s" % (key, value)))
+        dataset, snap = self._find(name)
+        (snap.props if snap is not None else dataset.props)[key] = value  # type: ignore[union-attr]
+
+    def inherit_property(self, name: str, key: str) -> None:
+        self.calls.append(("inherit", name, key))
+        dataset, snap = self._find(name)
+        (snap.props if snap is not None else dataset.props).pop(key, None)  # type: ignore[union-attr]
+
+    def destroy(self, name: str, recursive: bool = False) -> None:
+        self.calls.append(("destroy", name, recursive))
+        if "@" in name:
+            ds, _sep, snap = name.partition("@")
+            held = self._snaps[ds][snap].holds
+            if held:
+                raise OffsiteError("Could not destroy %s: dataset is busy" % name, "zfs_failed")
+            del self._snaps[ds][snap]
+            return
+        for child in [n for n in self._datasets if n == name or n.startswith(name + "/")]:
+            del self._datasets[child]
+            self._snaps.pop(child, None)
+            self._marks.pop(child, None)
+
+    def rename(self, old: str, new: str) -> None:
+        self.calls.append(("rename", old, new))
+        self._datasets[new] = self._datasets.pop(old)
+        self._datasets[new].name = new
+        self._snaps[new] = {n: _Snap(Snapshot(new, n, s.snapshot.guid, s.snapshot.createtxg, s.snapshot.creation,
+                                              s.snapshot.referenced), s.props, s.holds)
+                            for n, s in self._snaps.pop(old, {}).items()}
+        self._marks[new] = self._marks.pop(old, {})
+
+    def hold(self, tag: str, name: str) -> bool:
+        self.calls.append(("hold", name, tag))
+        _dataset, snap = self._find(name)
+        if snap is None:
+            raise OffsiteError("Could not hold %s with tag %s: dataset does not exist" % (name, tag), "zfs_failed")
+        if tag in snap.holds:
+            return False
+        snap.holds.append(tag)
+        return True
+
+    def release(self, tag: str, name: str) -> bool:
+        self.calls.append(("release", name, tag))
+        _dataset, snap = self._find(name)
+        if snap is None or tag not in snap.holds:
+            return False
+        snap.holds.remove(tag)
+        return True
+
+    def bookmark(self, snapshot: Snapshot, name: str) -> None:
+        self.calls.append(("bookmark", snapshot.full_name, name))
+        self.add_bookmark(snapshot, name)
+
+    def destroy_bookmark(self, dataset: str, name: str) -> None:
+        self.calls.append(("destroy_bookmark", "%s#%s" % (dataset, name), None))
+        self._marks.get(dataset, {}).pop(name, None)
+
+    # -- no streams, no raw argv ------------------------------------------------------------
+    def _no(self, what: str) -> OffsiteError:
+        return OffsiteError("ScriptedZfs has no %s: this path needs a real zfs (a functional test) or a seam"
+                            % what, "scripted_zfs")
+
+    def send(self, plan: SendPlan) -> Any:
+        raise self._no("send stream")
+
+    def receive(self, target: str, force: bool = False, no_mount: bool = True,
+                properties: Optional[Dict[str, str]] = None) -> Any:
+        raise self._no("receive stream")
+
+    def run(self, args: Sequence[str], what: str, busy_retries: int = 0) -> str:
+        raise self._no("raw zfs argv (%s)" % " ".join(args))
+
+    def _probe(self, args: Sequence[str]) -> Any:
+        raise self._no("raw zfs argv (%s)" % " ".join(args))
+
+    def _probe_zpool(self, args: Sequence[str]) -> Any:
+        raise self._no("raw zpool argv (%s)" % " ".join(args))
