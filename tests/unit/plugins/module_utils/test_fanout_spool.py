@@ -1,0 +1,106 @@
+"""The fan-out spool's bound and drop rule (fanout_spool.py), with stores whose uploads the test releases."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import List, Optional
+
+from ansible_collections.offsite.zfs.plugins.module_utils import fanout_spool
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.fanout_spool import Spool
+from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
+from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import ACTIVE, DROPPED, FAILED
+
+
+class FakeTarget:
+    """Just what the spool touches: a name, a store with parallel_uploads and put_file, the counters."""
+
+    def __init__(self, name: str, gate: Optional[threading.Event] = None, fail: bool = False) -> None:
+        self.name = name
+        self.gate = gate
+        self.fail = fail
+        self.store = SimpleNamespace(provider=SimpleNamespace(parallel_uploads=1), put_file=self.put_file)
+        self.bdir = "ns/ds/id"
+        self.state = ACTIVE
+        self.error: Optional[OffsiteError] = None
+        self.pending = 0
+        self.jobs: List[object] = []
+        self.uploaded = 0
+        self.recorded: List[int] = []
+
+    def put_file(self, key: str, path: str) -> None:
+        assert os.path.exists(path), "a spool file is removed only after every provider has it"
+        if self.gate is not None:
+            self.gate.wait(30)
+        if self.fail:
+            raise OffsiteError("Provider %s could not upload %s: broken" % (self.name, key), "provider_failed")
+
+    def record(self, record: ChunkRecord) -> None:
+        self.recorded.append(record.index)
+        self.uploaded += 1
+
+
+def _chunk(directory: Path, index: int) -> str:
+    path = directory / ("chunk-%06d" % index)
+    path.write_bytes(b"x" * 10)
+    return str(path)
+
+
+def _record(index: int) -> ChunkRecord:
+    return ChunkRecord(index, "chunk-%06d.zst" % index, 10, "0" * 64, 10, "0" * 64)
+
+
+def test_a_provider_that_holds_the_others_back_is_dropped_and_the_spool_stays_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(fanout_spool, "STALL_MIN", 0.3)
+    tmp_path = tmp_path / "spool"
+    tmp_path.mkdir()
+    gate = threading.Event()
+    fast, slow = FakeTarget("fast"), FakeTarget("slow", gate=gate)
+    spool = Spool(str(tmp_path), [fast, slow], 1 << 20, lambda target, record: None, lambda message: None)
+    assert spool.limit == 3, "sum of parallel_uploads + 1"
+    written = []
+    for index in range(6):
+        need = spool.room([fast, slow])
+        if not need:
+            break
+        assert len(spool.files) <= spool.limit - 1
+        spool.add(_chunk(tmp_path, index), [(t, _record(index)) for t in need])
+        written.append(need)
+    gate.set()
+    spool.drain()
+    spool.close()
+    assert slow.state == DROPPED and slow.error.code == "provider_deferred", slow.error
+    assert "past the spool bound of 3 chunks" in slow.error.message and "finished no upload for" in slow.error.message
+    assert fast.state == ACTIVE and fast.recorded == list(range(6)), "the fast provider got every chunk"
+    assert slow.recorded == [0], "only the upload that was running when it was dropped finished"
+    assert spool.high_water <= spool.limit - 1
+    assert not tmp_path.exists(), "every spool file and the directory are gone"
+
+
+def test_a_lone_provider_is_never_dropped_and_a_failed_one_leaves_the_others_going(tmp_path):
+    (tmp_path / "pair").mkdir()
+    (tmp_path / "solo").mkdir()
+    ok, broken = FakeTarget("ok"), FakeTarget("broken", fail=True)
+    spool = Spool(str(tmp_path / "pair"), [ok, broken], 1 << 20, lambda target, record: None, lambda message: None)
+    for index in range(5):
+        need = spool.room([ok, broken])
+        spool.add(_chunk(tmp_path / "pair", index), [(t, _record(index)) for t in need])
+    spool.drain()
+    spool.close()
+    assert broken.state == FAILED and "broken" in broken.error.message
+    assert ok.recorded == list(range(5))
+    alone = FakeTarget("alone", gate=threading.Event())
+    solo = Spool(str(tmp_path / "solo"), [alone], 1 << 20, lambda target, record: None, lambda message: None)
+    solo.add(_chunk(tmp_path / "solo", 0), [(alone, _record(0))])
+    waiter = threading.Thread(target=lambda: solo.room([alone]))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and alone.state == ACTIVE, "one provider waits for room, it is never dropped"
+    alone.gate.set()
+    waiter.join(30)
+    solo.drain()
+    solo.close()
+    assert alone.recorded == [0]
