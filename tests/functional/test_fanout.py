@@ -172,3 +172,22 @@ def test_a_provider_past_the_spool_bound_is_deferred_and_caught_up(lab):
     assert _sends(zfs) == 2
     lab.restore(ds, "s1", target=lab.pool.name + "/copy", provider="slow")
     assert same_tree(lab, ds, lab.pool.name + "/copy")
+
+
+def test_streaming_fan_out_retries_a_broken_provider_alone(lab):
+    flaky = lab.add_local("flaky")
+    ds = _source(lab, 305, 1 << 20)
+    wrapper = _wrap_rclone(lab, [Rule(verbs=["rcat"], action="reset", match=str(flaky), after=3, count=1,
+                                      bytes=20000)])
+    zfs = _count_sends(lab)
+    result = lab.backup(ds, "s1", providers="all", spool=False)
+    assert result["spool_bound_bytes"] == 0
+    assert result["providers"]["local"]["status"] == "uploaded", result
+    entry = result["providers"]["flaky"]
+    assert entry["status"] == "resumed" and entry["chunks_resumed"] >= 3, entry
+    assert any("stream upload failed" in line for line in entry["retries"]), entry
+    assert len(wrapper.faults()) == 1
+    assert _sends(zfs) == 2, "one shared send, then one for the broken provider alone"
+    for name in ("local", "flaky"):
+        lab.restore(ds, "s1", target="%s/%s" % (lab.pool.name, name), provider=name)
+        assert same_tree(lab, ds, "%s/%s" % (lab.pool.name, name))
