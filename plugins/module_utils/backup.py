@@ -42,7 +42,6 @@ from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkR
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
-from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import journal_path  # noqa: F401 (prune)
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Snapshot, Zfs
 
 

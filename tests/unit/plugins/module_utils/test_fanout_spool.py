@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import List, Optional
@@ -18,8 +19,10 @@ from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import 
 class FakeTarget:
     """Just what the spool touches: a name, a store with parallel_uploads and put_file, the counters."""
 
-    def __init__(self, name: str, gate: Optional[threading.Event] = None, fail: bool = False) -> None:
+    def __init__(self, name: str, gate: Optional[threading.Event] = None, fail: bool = False,
+                 seconds: float = 0.0) -> None:
         self.name = name
+        self.seconds = seconds
         self.gate = gate
         self.fail = fail
         self.store = SimpleNamespace(provider=SimpleNamespace(parallel_uploads=1), put_file=self.put_file)
@@ -35,6 +38,8 @@ class FakeTarget:
         assert os.path.exists(path), "a spool file is removed only after every provider has it"
         if self.gate is not None:
             self.gate.wait(30)
+        if self.seconds:
+            time.sleep(self.seconds)  # a slow link (the work of the upload, not a synchronisation)
         if self.fail:
             raise OffsiteError("Provider %s could not upload %s: broken" % (self.name, key), "provider_failed")
 
@@ -104,3 +109,18 @@ def test_a_lone_provider_is_never_dropped_and_a_failed_one_leaves_the_others_goi
     solo.drain()
     solo.close()
     assert alone.recorded == [0]
+
+
+def test_a_slower_provider_that_keeps_uploading_paces_the_others_and_is_not_dropped(tmp_path):
+    (tmp_path / "s").mkdir()
+    fast, slow = FakeTarget("fast"), FakeTarget("slow", seconds=0.05)
+    spool = Spool(str(tmp_path / "s"), [fast, slow], 1 << 20, lambda target, record: None, lambda message: None)
+    for index in range(12):
+        need = spool.room([fast, slow])
+        assert len(spool.files) <= spool.limit - 1
+        spool.add(_chunk(tmp_path / "s", index), [(t, _record(index)) for t in need])
+    spool.drain()
+    spool.close()
+    assert slow.state == fast.state == ACTIVE
+    assert slow.recorded == fast.recorded == list(range(12))
+    assert spool.high_water <= spool.limit - 1
