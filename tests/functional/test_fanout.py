@@ -22,6 +22,7 @@ from faulty_rclone import Rule, Wrapper
 from reliability import same_tree
 
 from ansible_collections.offsite.zfs.plugins.module_utils import status
+from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge_dataset
 
 
 def _source(lab, seed: int, size: int = 2 << 20) -> str:
@@ -191,3 +192,16 @@ def test_streaming_fan_out_retries_a_broken_provider_alone(lab):
     for name in ("local", "flaky"):
         lab.restore(ds, "s1", target="%s/%s" % (lab.pool.name, name), provider=name)
         assert same_tree(lab, ds, "%s/%s" % (lab.pool.name, name))
+
+
+def test_policy_convergence_fans_out_too(lab):
+    lab.add_local("second")
+    ds = lab.pool.create("data")
+    harness.write_data(lab.pool.mountpoint(ds), 306, 512 << 10)
+    lab.config["datasets"] = {ds: {"every": "1d", "full_every": "30d"}}
+    zfs = _count_sends(lab)
+    first = converge_dataset(lab.settings(ds), now=time.time())
+    assert {p: e["status"] for p, e in first["providers"].items()} == {"local": "uploaded", "second": "uploaded"}
+    assert list(first["providers"]) == ["local", "second"] and first["failed_providers"] == []
+    assert _sends(zfs) == 1, "the scheduled path shares one send as well"
+    assert first["providers"]["local"]["manifest_sha256"] == first["providers"]["second"]["manifest_sha256"]
