@@ -1,7 +1,7 @@
 """One zfs send fans out to every provider (issue 15), on real pools and real remotes (local, rclone's S3).
 
 zfs runs through faulty_rclone's wrapper (name="zfs", no rules: it records and delegates to the real
-zfs), so the tests count the sends. Budget: about 60 s for the file on this machine.
+zfs), so the tests count the sends. Budget: about 2 minutes for the file on this (shared, loaded) machine.
 """
 
 from __future__ import annotations
