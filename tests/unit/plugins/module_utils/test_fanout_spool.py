@@ -124,3 +124,42 @@ def test_a_slower_provider_that_keeps_uploading_paces_the_others_and_is_not_drop
     assert slow.state == fast.state == ACTIVE
     assert slow.recorded == fast.recorded == list(range(12))
     assert spool.high_water <= spool.limit - 1
+
+
+def _fake_rclone(path: Path, body: str) -> str:
+    path.write_text("#!/bin/bash\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_a_streamed_upload_error_is_classified_and_the_other_provider_gets_its_chunk(tmp_path):
+    import io
+
+    from pyrage import x25519
+
+    from ansible_collections.offsite.zfs.plugins.module_utils import codec, fanout
+    from ansible_collections.offsite.zfs.plugins.module_utils.chunks import ChunkSource, chunk_mac
+    from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store
+
+    good_dir = tmp_path / "good"
+    good_dir.mkdir()
+    good = _fake_rclone(tmp_path / "good-rclone", 'cat > "%s/$(basename "${@: -1}")"' % good_dir)
+    dead = _fake_rclone(tmp_path / "dead-rclone", 'echo "2026/12/02 ERROR : Failed to rcat: Put '
+                        '\\"http://127.0.0.1:9/bucket/x\\": dial tcp 127.0.0.1:9: connect: connection refused" >&2; '
+                        'exit 1')
+    targets = []
+    for name, binary in (("good", good), ("dead", dead)):
+        target = SimpleNamespace(name=name, store=Store(Provider(name, "remote-%s:" % name, rclone=binary)),
+                                 bdir="ns/ds/id", state=ACTIVE, error=None)
+        target.object_name = lambda index: "chunk-%06d.zst" % index
+        targets.append(target)
+    identity = x25519.Identity.generate()
+    encryption = codec.Encryption("recipients", [identity.to_public()], [str(identity.to_public())])
+    source = ChunkSource(io.BytesIO(b"plain bytes " * 5000), 1 << 20, codec.compressor("zstd"),
+                         chunk_mac(b"k" * 32, "id", 0))
+    writer = fanout._stream_chunk(targets, 0, source, encryption)
+    good_target, dead_target = targets
+    assert good_target.state == ACTIVE and good_target.error is None
+    assert (good_dir / "chunk-000000.zst").stat().st_size == writer.count > 0
+    assert dead_target.state == FAILED and dead_target.error.code == "provider_unreachable", dead_target.error
+    assert "Provider dead cannot be reached at http://127.0.0.1:9: connection refused" in dead_target.error.message
