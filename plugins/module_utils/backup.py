@@ -1,9 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, offsite.zfs developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The backup operation: zfs send -> chunks -> MAC -> compress -> age -> SHA-256 -> store.
+"""The backup operation: zfs send -> chunks -> MAC -> compress -> age -> SHA-256 -> every provider.
 
-Plain functions over settings; returns a result dict. Importable without Ansible.
+Per provider a ProviderRun decides (lock, listing, present?, base, plan); the providers that upload
+share one zfs send and one compression and encryption pass per chunk (upload_journal.py groups them,
+fanout.py moves the chunks); then each writes its own manifest. Plain functions over settings;
+returns a result dict. Importable without Ansible.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkR
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
-from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import journal_path  # noqa: F401 (prune)
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Snapshot, Zfs
 
 

@@ -143,6 +143,7 @@ def backup_where_missing(settings: DatasetSettings, target_name: str, target: Op
     dataset = settings.dataset
     result: Dict[str, Any] = {"providers": {}, "failed_providers": [], "changed": False}
     work_dir = settings.spool_dir if os.path.isdir(settings.spool_dir) else None
+    uploads: Dict[bool, List[Tuple[str, Store, Any]]] = {}  # full? -> the providers that need that backup
     for name in settings.selected:
         store = (stores or {}).get(name) or Store(settings.providers[name])
         try:
@@ -163,21 +164,38 @@ def backup_where_missing(settings: DatasetSettings, target_name: str, target: Op
                         dataset, target_name, " full" if reason else "n incremental", name)}
                 result["changed"] = True
                 continue
-            single = dataclasses.replace(settings, selected=[name])
-            outcome = run_backup(single, snapshot=target_name, full=bool(reason), check_mode=check_mode, zfs=zfs,
-                                 stores={name: store})
+            uploads.setdefault(bool(reason), []).append((name, store, reason))
+            continue
+        except OffsiteError as exc:
+            entry = {"provider": name, "status": "failed", "changed": False, "error_code": exc.code,
+                     "message": "%s@%s to %s failed: %s" % (dataset, target_name, name, exc.message)}
+        _add(result, name, entry)
+    # The providers that need the same kind of backup share one zfs send (fanout.py).
+    for full, group in sorted(uploads.items()):
+        names = [name for name, _store, _reason in group]
+        try:
+            outcome = run_backup(dataclasses.replace(settings, selected=names), snapshot=target_name, full=full,
+                                 check_mode=check_mode, zfs=zfs, stores={name: store for name, store, _r in group})
+        except OffsiteError as exc:
+            outcome = {"providers": {name: {"provider": name, "status": "failed", "changed": False,
+                                            "error_code": exc.code, "message": "%s@%s to %s failed: %s" % (
+                                                dataset, target_name, name, exc.message)} for name in names}}
+        for name, _store, reason in group:
             entry = outcome["providers"][name]
             entry["full_reason"] = reason
             if outcome.get("log_file"):
                 entry["log_file"] = outcome["log_file"]
-        except OffsiteError as exc:
-            entry = {"provider": name, "status": "failed", "changed": False, "error_code": exc.code,
-                     "message": "%s@%s to %s failed: %s" % (dataset, target_name, name, exc.message)}
-        result["providers"][name] = entry
-        if entry.get("status") == "failed":
-            result["failed_providers"].append(name)
-        result["changed"] = result["changed"] or bool(entry.get("changed"))
+            _add(result, name, entry)
+    result["providers"] = {name: result["providers"][name] for name in settings.selected
+                           if name in result["providers"]}
     return result
+
+
+def _add(result: Dict[str, Any], name: str, entry: Dict[str, Any]) -> None:
+    result["providers"][name] = entry
+    if entry.get("status") in ("failed", "deferred"):
+        result["failed_providers"].append(name)
+    result["changed"] = result["changed"] or bool(entry.get("changed"))
 
 
 def converge(settings_for: Callable[[str], DatasetSettings], datasets: Sequence[str], check_mode: bool = False,

@@ -6,8 +6,11 @@
 A file is removed when the last provider has uploaded it. At most `limit` files exist at once
 (limit = sum of the providers' parallel_uploads + 1; policy.DatasetSettings.spool_bound). When the
 spool is full and a provider that needs the next chunk has nothing left to upload, the provider
-with the most files still to upload is holding the others back: it is dropped for this run (its
-queued uploads are given up, the ones already running finish) and caught up by the next run.
+with the most files still to upload is holding the others back. If it then finishes no upload for
+STALL_FACTOR times its mean upload time (at least STALL_MIN seconds; scheduling noise is not a
+stall), it is dropped for this run (its queued uploads are given up, the ones already running
+finish) and caught up by the next run. A slower provider that keeps finishing uploads paces the
+others instead, within the same bound.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from __future__ import annotations
 import operator
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_bytes
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import ACTIVE, DROPPED, FAILED, Target
+
+STALL_MIN = 2.0  # seconds
+STALL_FACTOR = 2.0
 
 
 class _File:
@@ -51,6 +58,10 @@ class Spool:
         self.cond = threading.Condition()
         self.files: Dict[str, _File] = {}
         self.high_water = 0
+        self.clock = time.monotonic
+        self.progress_at = {t.name: self.clock() for t in targets}  # each provider's last finished upload
+        self.busy_seconds = {t.name: 0.0 for t in targets}
+        self.finished = {t.name: 0 for t in targets}
         self.pools = {t.name: ThreadPoolExecutor(max_workers=max(1, t.store.provider.parallel_uploads),
                                                  thread_name_prefix="offsite-upload-%s" % t.name) for t in targets}
 
@@ -65,9 +76,22 @@ class Spool:
                 idle = [t for t in need if t.pending == 0]
                 busy = [t for t in self.targets if t.state == ACTIVE and t.pending > 0]
                 if idle and busy:
-                    self._drop(max(busy, key=operator.attrgetter("pending")), idle[0])
+                    laggard = max(busy, key=operator.attrgetter("pending"))
+                    left = self._grace(laggard) - (self.clock() - self.progress_at[laggard.name])
+                    if left <= 0:
+                        self._drop(laggard, idle[0])
+                        continue
+                    self.cond.wait(left)
                     continue
                 self.cond.wait()
+
+    def _grace(self, target: Target) -> float:
+        """How long a provider that holds the others back may finish no upload before it is dropped."""
+        done, busy = self.finished[target.name], self.busy_seconds[target.name]
+        if not done:  # nothing finished yet: judge it by the others' uploads
+            done, busy = sum(self.finished.values()), sum(self.busy_seconds.values())
+        mean = busy / done if done else 0.0
+        return max(STALL_MIN, STALL_FACTOR * mean)
 
     def add(self, path: str, assignments: List[Tuple[Target, ChunkRecord]]) -> None:
         """Queue the spooled chunk at path for each (provider, its record); the file goes when all are done."""
@@ -100,7 +124,12 @@ class Spool:
             go = target.state == ACTIVE
         try:
             if go:
+                began = self.clock()
                 target.store.put_file(target.bdir + "/" + job.record.object, job.file.path)
+                with self.cond:
+                    self.progress_at[target.name] = self.clock()
+                    self.busy_seconds[target.name] += self.clock() - began
+                    self.finished[target.name] += 1
                 target.record(job.record)
                 self.on_upload(target, job.record)
         except OffsiteError as exc:
@@ -114,7 +143,7 @@ class Spool:
 
     def fail(self, target: Target, exc: OffsiteError) -> None:
         with self.cond:
-            if target.state == ACTIVE:
+            if target.state in (ACTIVE, DROPPED):  # dropped, then its running upload failed: that is the news
                 target.state = FAILED
                 target.error = exc
                 self.log("provider %s: %s; the other providers go on" % (target.name, exc.message))
@@ -123,10 +152,11 @@ class Spool:
     def _drop(self, target: Target, waiting: Target) -> None:
         target.state = DROPPED
         target.error = OffsiteError(
-            "%s fell %d chunks behind %s, past the spool bound of %d chunks (%s), so it was dropped from this run "
-            "after %d uploaded chunks; the next run catches it up from its journal" % (
-                target.name, target.pending, waiting.name, self.limit, human_bytes(self.limit * self.chunk_bytes),
-                target.uploaded), "provider_deferred")
+            "%s fell %d chunks behind %s, past the spool bound of %d chunks (%s), and finished no upload for %.0fs, "
+            "so it was dropped from this run after %d uploaded chunks; the next run catches it up from its "
+            "journal" % (target.name, target.pending, waiting.name, self.limit,
+                         human_bytes(self.limit * self.chunk_bytes), self.clock() - self.progress_at[target.name],
+                         target.uploaded), "provider_deferred")
         self.log("provider %s: %s" % (target.name, target.error.message))
         self._give_up(target)
 

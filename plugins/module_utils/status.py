@@ -465,7 +465,8 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
     names = limit if limit is not None else sorted(set(configured) | set(found) | set(recorded))
 
     running = running_operations(host.state_dir)
-    running_backups = {(r.get("dataset"), r.get("provider")) for r in running if r.get("operation") == "backup"}
+    running_backups = {(r.get("dataset"), name) for r in running if r.get("operation") == "backup"
+                       for name in (list(r.get("providers") or {}) or [r.get("provider")])}  # a fan-out: each
     if zfs is None and compare_local:
         zfs = Zfs(host.zfs)
 
