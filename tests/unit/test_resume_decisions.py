@@ -26,11 +26,16 @@ CHUNK = 64 * 1024
 COUNT = 6
 
 
+def _noise(seed, size):
+    """Incompressible bytes, the same every run."""
+    return random.Random(seed).getrandbits(8 * size).to_bytes(size, "little")
+
+
 @pytest.fixture
 def world(tmp_path):
     made = World(tmp_path, parallel_uploads=1)
     made.snap1 = made.snap("s1")
-    made.data = random.Random(13).randbytes(CHUNK * (COUNT - 1) + 1000)
+    made.data = _noise(13, CHUNK * (COUNT - 1) + 1000)
     made.zfs.script_send(made.snap1, made.data)
     made.recipient = str(pyrage.x25519.Identity.generate().to_public())
     return made
@@ -128,7 +133,7 @@ def test_an_append_only_provider_keeps_what_it_has_and_writes_new_names(tmp_path
 def test_streaming_mode_resumes_within_the_run_after_a_broken_upload(tmp_path):
     world = World(tmp_path, retries=1)
     snap = world.snap("s1")
-    world.zfs.script_send(snap, random.Random(5).randbytes(CHUNK * 3 + 10))
+    world.zfs.script_send(snap, _noise(5, CHUNK * 3 + 10))
     world.snap1, world.recipient = snap, str(pyrage.x25519.Identity.generate().to_public())
     world.stores["b2"].fail("open_put_stream", 1, b"ERROR : chunk: Failed to copy: 503 Slow Down", after=2)
     entry = _backup(world, spool=False)
