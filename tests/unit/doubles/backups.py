@@ -10,7 +10,7 @@ is real.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
@@ -83,6 +83,7 @@ def chain(snaps: List[Snapshot]) -> List[catalog.Backup]:
 def settings_for(tmp: str, stores: Iterable[Store], dataset: str = "tank/data", **fields: object) -> DatasetSettings:
     """DatasetSettings for unit tests: the stores' providers, every directory below tmp."""
     providers = {s.name: s.provider for s in stores}
-    return DatasetSettings(dataset=dataset, namespace=NAMESPACE, providers=providers, selected=list(providers),
-                           recipients=[], state_dir="%s/state" % tmp, log_dir="%s/log" % tmp,
-                           spool_dir="%s/spool" % tmp, **fields)  # type: ignore[arg-type]
+    values: Dict[str, Any] = {"recipients": [], "state_dir": "%s/state" % tmp, "log_dir": "%s/log" % tmp,
+                              "spool_dir": "%s/spool" % tmp, "selected": list(providers)}
+    values.update(fields)
+    return DatasetSettings(dataset=dataset, namespace=NAMESPACE, providers=providers, **values)

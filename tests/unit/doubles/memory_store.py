@@ -142,7 +142,7 @@ class MemoryStore(Store):
         self.sleeps = sleeps  # the backoff delays asked for, when no sleep is given
         self.clock_time = now
         self._objects: Dict[str, _Object] = {}
-        self._faults: Dict[str, List[Tuple[int, bytes]]] = {}
+        self._faults: Dict[str, List[Optional[Tuple[int, bytes]]]] = {}
         self.calls: List[Tuple[str, str]] = []
 
     # -- for tests -------------------------------------------------------------------
@@ -158,11 +158,16 @@ class MemoryStore(Store):
         self._objects[self._key(key)].mtime = epoch
 
     def fail(self, op: str, returncode: int = 1, stderr: bytes = b"ERROR : connection reset by peer",
-             times: int = 1) -> None:
-        """The next `times` calls of op fail as rclone would with this exit code and stderr."""
+             times: int = 1, after: int = 0) -> None:
+        """After `after` good calls, the next `times` calls of op fail as rclone would with this exit code
+        and stderr."""
         if not hasattr(Store, op):
             raise AttributeError("Store has no operation %s" % op)
-        self._faults.setdefault(op, []).extend([(returncode, stderr)] * times)
+        self._faults.setdefault(op, []).extend([None] * after + [(returncode, stderr)] * times)
+
+    def _fault(self, op: str) -> Optional[Tuple[int, bytes]]:
+        queued = self._faults.get(op)
+        return queued.pop(0) if queued else None
 
     # -- plumbing --------------------------------------------------------------------
     @staticmethod
@@ -173,10 +178,9 @@ class MemoryStore(Store):
 
     def _enter(self, op: str, key: str, what: str) -> None:
         self.calls.append((op, key))
-        queued = self._faults.get(op)
-        if queued:
-            returncode, stderr = queued.pop(0)
-            raise self.failure(what, returncode, stderr)
+        fault = self._fault(op)
+        if fault is not None:
+            raise self.failure(what, fault[0], fault[1])
 
     def _below(self, prefix: str, max_depth: Optional[int]) -> List[Tuple[str, str, _Object]]:
         """(key, path relative to prefix, object) below prefix, sorted; depth 1 = directly in it."""
@@ -223,18 +227,16 @@ class MemoryStore(Store):
 
     def open_put_stream(self, key: str) -> MemoryChild:  # type: ignore[override]
         self.calls.append(("open_put_stream", key))
-        queued = self._faults.get("open_put_stream")
-        if queued:  # rclone reads its input, then fails: the bytes go nowhere
-            returncode, stderr = queued.pop(0)
-            return MemoryChild(_PutStream(self, self._key(key), doomed=True), None, returncode, stderr)
+        fault = self._fault("open_put_stream")
+        if fault is not None:  # rclone reads its input, then fails: the bytes go nowhere
+            return MemoryChild(_PutStream(self, self._key(key), doomed=True), None, fault[0], fault[1])
         return MemoryChild(_PutStream(self, self._key(key)), None, 0)
 
     def open_get_stream(self, key: str) -> MemoryChild:  # type: ignore[override]
         self.calls.append(("open_get_stream", key))
-        queued = self._faults.get("open_get_stream")
-        if queued:
-            returncode, stderr = queued.pop(0)
-            return MemoryChild(None, io.BytesIO(b""), returncode, stderr)
+        fault = self._fault("open_get_stream")
+        if fault is not None:
+            return MemoryChild(None, io.BytesIO(b""), fault[0], fault[1])
         found = self._objects.get(self._key(key))
         if found is None:
             return MemoryChild(None, io.BytesIO(b""), NOT_FOUND[0], NOT_FOUND[1])

@@ -6,15 +6,20 @@
 The read side answers from what the test scripted: snapshots (guid, createtxg, creation,
 referenced), dataset type and properties, bookmarks, user holds, and the capabilities a zfs
 advertises. The small writes that operations make beside a stream (snapshot, hold, release,
-bookmark, set, inherit, destroy, rename) change that state and are recorded in `calls`. There
-is no stream: send, receive and the raw `run`/`_probe` raise, so a unit test that reaches one
-fails naming the seam instead of running a real zfs.
+bookmark, set, inherit, destroy, rename) change that state and are recorded in `calls`. A send
+stream exists only where the test scripted its bytes (`script_send`): it comes through a real
+pipe, as `zfs send`'s stdout does. receive and the raw `run`/`_probe` raise, so a unit test that
+reaches one fails naming the seam instead of running a real zfs.
 
 Errors carry the codes of the real class: no_dataset, no_snapshot, zfs_failed.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import select
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -36,6 +41,51 @@ OPENZFS_SEND = "DLPRbcehnpvw"
 OPENZFS_RECEIVE = "AFMdehnosuv"
 ZFS_FUSE_SEND = "DRpv"
 ZFS_FUSE_RECEIVE = "Fdnuv"
+
+
+class SendChild:
+    """A scripted `zfs send`: its bytes through a real pipe (the backup reads stdout's file descriptor),
+    stderr, wait, kill. A writer thread feeds the pipe; kill stops it, so no thread outlives the test."""
+
+    def __init__(self, data: bytes, returncode: int = 0, stderr: bytes = b"") -> None:
+        read_fd, self._write_fd = os.pipe()
+        self.stdout = os.fdopen(read_fd, "rb", buffering=0)
+        self.stderr = io.BytesIO(stderr)
+        self.stdin = None
+        self.pid = -1
+        self.returncode: Optional[int] = None
+        self._exit = returncode
+        self._killed = threading.Event()
+        self._thread = threading.Thread(target=self._feed, args=(data,), name="scripted-zfs-send", daemon=True)
+        self._thread.start()
+
+    def _feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view and not self._killed.is_set():
+                # A bounded wait for room in the pipe, so that kill is seen while the reader has stopped.
+                if select.select([], [self._write_fd], [], 0.05)[1]:
+                    view = view[os.write(self._write_fd, view[:65536]):]
+        except OSError:
+            pass
+        finally:
+            os.close(self._write_fd)
+
+    def kill(self) -> None:
+        if self.returncode is None and self._thread.is_alive():
+            self._killed.set()
+            self._exit = -9
+
+    terminate = kill
+
+    def poll(self) -> Optional[int]:
+        return None if self._thread.is_alive() else self.wait()
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        self._thread.join(timeout)
+        if self.returncode is None and not self._thread.is_alive():
+            self.returncode = self._exit
+        return self.returncode if self.returncode is not None else -1
 
 
 @dataclass
@@ -66,6 +116,8 @@ class ScriptedZfs(Zfs):
         self._snaps: Dict[str, Dict[str, _Snap]] = {}  # dataset -> name -> snapshot
         self._marks: Dict[str, Dict[str, Bookmark]] = {}
         self._txg = 100
+        self._streams: Dict[Tuple[str, Optional[str]], Tuple[bytes, int, bytes]] = {}
+        self.sends: List[SendChild] = []
         self._clock = start
         self.calls: List[Tuple[str, str, Any]] = []
 
@@ -106,6 +158,11 @@ class ScriptedZfs(Zfs):
         mark = Bookmark(snapshot.dataset, "", snapshot.guid, snapshot.createtxg, snapshot.creation, bookmark=name)
         self._marks.setdefault(snapshot.dataset, {})[name] = mark
         return mark
+
+    def script_send(self, snapshot: Snapshot, data: bytes, base: Optional[Snapshot] = None, returncode: int = 0,
+                    stderr: bytes = b"") -> None:
+        """What `zfs send [-i base] snapshot` writes (and how it exits)."""
+        self._streams[(snapshot.full_name, base.full_name if base is not None else None)] = (data, returncode, stderr)
 
     def remove_snapshot(self, dataset: str, name: str) -> None:
         """A snapshot manager destroyed it (not recorded as a call of ours)."""
@@ -253,7 +310,13 @@ class ScriptedZfs(Zfs):
                             % what, "scripted_zfs")
 
     def send(self, plan: SendPlan) -> Any:
-        raise self._no("send stream")
+        self.calls.append(("send", plan.snapshot.full_name, plan.base.full_name if plan.base is not None else None))
+        scripted = self._streams.get((plan.snapshot.full_name, plan.base.full_name if plan.base is not None else None))
+        if scripted is None:
+            raise self._no("send stream of %s (script_send it)" % " ".join(plan.argv("zfs")[1:]))
+        child = SendChild(*scripted)
+        self.sends.append(child)
+        return child
 
     def receive(self, target: str, force: bool = False, no_mount: bool = True,
                 properties: Optional[Dict[str, str]] = None) -> Any:

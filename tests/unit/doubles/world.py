@@ -25,13 +25,15 @@ START = 1_767_225_600  # 2026-01-01T00:00:00Z: the first scripted snapshot is an
 
 
 class World:
-    def __init__(self, tmp: Path, providers: Iterable[str] = ("b2",), dataset: str = "tank/data") -> None:
+    def __init__(self, tmp: Path, providers: Iterable[str] = ("b2",), dataset: str = "tank/data",
+                 **provider_options: Any) -> None:
         self.tmp = tmp
         self.dataset = dataset
         self.now = float(START + 86400)
         self.zfs = ScriptedZfs(start=START)
         self.zfs.add_dataset(dataset)
-        self.stores: Dict[str, MemoryStore] = {n: MemoryStore(n, now=lambda: self.now) for n in providers}
+        self.stores: Dict[str, MemoryStore] = {
+            n: MemoryStore(n, now=lambda: self.now, **provider_options) for n in providers}
         self.state_dir = str(tmp / "state")
 
     def snap(self, name: str, **kwargs: Any) -> Snapshot:
