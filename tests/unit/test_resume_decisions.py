@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import attempts, catalog
+from ansible_collections.offsite.zfs.plugins.module_utils import attempts, catalog, upload_journal
 from ansible_collections.offsite.zfs.plugins.module_utils import backup as backup_op
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
@@ -112,7 +112,7 @@ def test_changed_settings_start_the_upload_over(world):
 
 def test_objects_without_a_local_journal_are_removed_and_the_upload_starts_over(world):
     _interrupted(world)
-    os.unlink(backup_op.journal_path(_settings(world), "b2", catalog.make_backup_id("s1", world.snap1.guid, None)))
+    os.unlink(upload_journal.journal_path(_settings(world), "b2", catalog.make_backup_id("s1", world.snap1.guid, None)))
     entry = _backup(world)
     assert entry["notes"] == ["found 3 objects of an earlier upload with no local journal, so it starts over"]
     assert entry["chunks_resumed"] == 0 and _uploaded(world) == list(range(COUNT))
@@ -152,16 +152,15 @@ def test_the_next_attempt_is_one_no_object_in_the_directory_uses_yet():
 
 
 def test_a_journal_is_compatible_only_with_the_same_backup_format(world):
-    run = backup_op.ProviderRun(_settings(world), world.stores["b2"], world.zfs, None, world.snap1, [world.snap1],
-                                False, True)
     journal = {"backup_id": "s1+x+full", "chunk_size": CHUNK, "compression": {"algorithm": "zstd", "level": 3},
                "send_flags": ["-c"], "encryption": {"kind": "recipients", "recipients": ["age1a"]}, "key": "00",
                "chunks": {}}
-    assert run._compatible(journal, dict(journal))
+    assert upload_journal.compatible(journal, dict(journal))
     for key, value in (("chunk_size", CHUNK * 2), ("send_flags", []), ("backup_id", "s1+y+full"),
                        ("compression", {"algorithm": "zstd", "level": 9})):
-        assert not run._compatible(journal, dict(journal, **{key: value})), key
-    assert not run._compatible(journal, dict(journal, encryption={"kind": "recipients", "recipients": ["age1b"]}))
-    assert run._compatible(dict(journal, encryption={"kind": "passphrase"}), dict(journal, encryption={
+        assert not upload_journal.compatible(journal, dict(journal, **{key: value})), key
+    other = {"kind": "recipients", "recipients": ["age1b"]}
+    assert not upload_journal.compatible(journal, dict(journal, encryption=other))
+    assert upload_journal.compatible(dict(journal, encryption={"kind": "passphrase"}), dict(journal, encryption={
         "kind": "passphrase", "recipients": ["other"]})), "passphrase mode reuses its wrapped identity"
-    assert not run._compatible(dict(journal, chunks=[]), journal)
+    assert not upload_journal.compatible(dict(journal, chunks=[]), journal)
