@@ -242,8 +242,15 @@ class Store:
 
     def get_bytes(self, key: str) -> bytes:
         def once() -> bytes:
-            return self._run(["cat", self.path(key)], "download %s" % key).stdout
+            data = self._run(["cat", self.path(key)], "download %s" % key).stdout
+            if not data and not self._exists(key):  # on a bucket `rclone cat` of a missing object is an empty dir
+                raise self.failure("download %s" % key, 3, b"object not found")
+            return data
         return self.retry(once, "download of %s" % key)
+
+    def _exists(self, key: str) -> bool:
+        proc = self._run(["lsjson", "--stat", "--no-mimetype", self.path(key)], "look up %s" % key, ok_codes=(0, 3))
+        return proc.returncode == 0
 
     def list(self, prefix: str = "", max_depth: Optional[int] = None) -> List[RemoteObject]:
         """Every object below prefix, in one `rclone lsjson -R` call. A missing prefix is empty."""
@@ -284,5 +291,6 @@ class Store:
     def purge(self, prefix: str) -> None:
         """Delete everything below prefix (a backup directory). Missing is fine."""
         def once() -> None:
-            self._run(["purge", self.path(prefix)], "delete %s" % prefix, ok_codes=(0, 3, 4))
+            # --retries 1: rclone's own retries would turn "not found" (3) into a plain failure (1).
+            self._run(["purge", "--retries", "1", self.path(prefix)], "delete %s" % prefix, ok_codes=(0, 3, 4))
         self.retry(once, "deletion of %s" % prefix)

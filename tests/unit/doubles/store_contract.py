@@ -33,17 +33,8 @@ _BUCKET = ("rclone serve s3 (a bucket backend): `rclone cat` and `rclone copyto`
            "nothing instead of raising not_found")
 DIVERGENCES = {
     "s3": {
-        "test_get_bytes_of_a_missing_object_is_not_found": _BUCKET,
         "test_a_get_stream_of_a_missing_object_exits_not_found": _BUCKET,
         "test_copy_of_a_missing_object_is_not_found": _BUCKET,
-    },
-    "local": {
-        # A bug of Store.purge, not of the contract: purge passes no `--retries 1` (put_file, copy and fetch do),
-        # so rclone 1.60 makes its own 3 attempts at a missing directory and then exits 1 ("failed to remove
-        # directories") instead of 3; 1 is not in purge's ok_codes, so "missing is fine" does not hold on a
-        # local remote, and the call is retried as retryable. With `--retries 1` rclone exits 3.
-        "test_purge_of_a_missing_prefix_is_fine": "Store.purge on a local remote: rclone's own retries turn exit 3 "
-                                                  "(not found) into exit 1, which Store raises",
     },
 }
 
