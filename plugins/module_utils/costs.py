@@ -189,9 +189,8 @@ def policy_cost(config: Dict[str, Any], sizes_given: Optional[Dict[str, Any]] = 
                 out[name]["datasets"][dataset] = steady
     for entry in out.values():
         rows = list(entry["datasets"].values())
-        for key, field in (("full_copies", "full_copies"), ("incrementals", "incrementals"),
-                           ("estimated_stored_bytes", "estimated_stored_bytes")):
-            values = [row[field] for row in rows]
+        for key in ("full_copies", "incrementals", "estimated_stored_bytes"):
+            values = [row[key] for row in rows]
             entry[key] = None if any(v is None for v in values) else sum(values)
     return out
 

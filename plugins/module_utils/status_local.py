@@ -29,7 +29,8 @@ def snapshot_guids(zfs: Zfs, pools: Iterable[str]) -> Dict[str, Set[str]]:
     found: Dict[str, Set[str]] = {}
     for pool in sorted(set(pools)):
         try:
-            out = zfs.run(["list", "-H", "-p", "-o", "name,guid", "-t", "snapshot", "-r", pool],
+            # `zfs get` (not `zfs list -p`, which older ZFS such as zfs-fuse lacks); datasets are skipped below
+            out = zfs.run(["get", "-H", "-p", "-r", "-o", "name,value", "guid", pool],
                           "list the snapshots of pool %s" % pool)
         except OffsiteError:
             continue

@@ -59,8 +59,8 @@ options:
     default: offsite_policy
   sizes:
     description:
-      - Per dataset, the stored size of one full backup (like C(1TiB)), or C({full: SIZE, incremental: SIZE}),
-        for the estimate of stored bytes in RV(cost). Without it RV(cost) has the copies only.
+      - "Per dataset, the stored size of one full backup (like C(1TiB)), or C({full: SIZE, incremental: SIZE}),
+        for the estimate of stored bytes in RV(cost). Without it RV(cost) has the copies only."
       - The bytes stored now are on the providers only; M(offsite.zfs.offsite_prune) in check mode reports them.
     type: dict
     version_added: 1.1.0

@@ -128,7 +128,7 @@ datasets:
       V(failed) or V(append_only); C(kept) with C(reasons); C(deleted) with C(reason); C(damaged);
       C(incomplete_deleted); C(incomplete_kept); C(abandoned_deleted), objects of abandoned upload attempts on
       append-only providers) and, with local snapshots, C(local) (C(kept), C(deleted), C(ignored)).
-    - A provider set C(append_only) is never pruned from the backup host (its credentials cannot delete):
+    - A provider set C(append_only) is never pruned from the backup host (its credentials cannot delete),
       status V(append_only), nothing deleted, and C(left_for_prune_host) lists what the keep rules would delete
       there; prune it from a host with delete rights (playbooks/prune.yml C(offsite_prune_host)).
   returned: always

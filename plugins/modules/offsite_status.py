@@ -23,6 +23,11 @@ description:
     newest backup; a provider that cannot be listed. V(warning): the same on some providers only, damage in
     older backups, incomplete uploads that are not running, orphan objects, unreadable manifests, local
     snapshots not backed up yet. An upload running now is only C(info)."
+  - Nothing offsite is never V(ok). A host without any backup is V(critical) (C(nothing_offsite) in
+    RV(host_problems)). A local dataset with snapshots and no backup on any provider, on the pools the policy
+    is on and not a restored copy of a backed-up one, that the policy neither lists nor excludes
+    (C(defaults.exclude), or a recursive entry's C(exclude)) is a dataset of its own in RV(datasets) with the
+    problem C(nothing_offsite), V(warning). Not with O(datasets) or another host's O(namespace).
 author:
   - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:

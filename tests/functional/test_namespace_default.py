@@ -87,3 +87,27 @@ def test_the_role_writes_the_inventory_name_as_host_name_unless_the_policy_names
     run = ansible.run_playbook(playbook, extra_vars=extra)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "host_name" not in yaml.safe_load(config_path.read_text()), "the policy's namespace says it all"
+
+
+def test_the_delegated_prune_acts_as_the_backup_host_in_its_namespace(lab, ansible, tmp_path):
+    del lab.config["namespace"]
+    lab.config["host_name"] = "nas1.example.test"
+    ds = lab.pool.create("data")
+    for number in (1, 2):
+        harness.write_data(lab.pool.mountpoint(ds), number, 64 << 10, "f%d.bin" % number)
+        done = lab.backup(ds, snapshot="s%d" % number, create=True, full=True)
+        assert done["namespace"] == "nas1.example.test" and done["failed_providers"] == [], done["msg"]
+    namespaces.forget()
+    assert lab.settings(ds).namespace == "nas1.example.test"  # settled: recorded for the prune host to read
+    state = Path(lab.config["state_dir"])
+    assert json.loads((state / "namespace.json").read_text())["namespace"] == "nas1.example.test"
+    prune_config = harness.write_config(tmp_path / "prune.yml", dict(lab.config, state_dir=str(tmp_path / "unused")))
+    prune_state = tmp_path / "prune-state"
+    run = ansible.run_playbook(Path("offsite.zfs.prune"), extra_vars={
+        "offsite_prune_host": "localhost", "offsite_prune_config_path": str(prune_config),
+        "offsite_state_dir": str(state), "offsite_prune_state_dir": str(prune_state), "offsite_keep": {"last": 1},
+        "offsite_datasets": [ds]})
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert (prune_state / "host-id").read_text() == (state / "host-id").read_text(), "the prune acts as the host"
+    left = sorted(p.name for p in (lab.remotes["local"] / "nas1.example.test" / ds).iterdir())
+    assert len(left) == 1 and left[0].startswith("@s2+"), left

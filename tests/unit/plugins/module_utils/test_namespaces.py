@@ -77,9 +77,14 @@ def _patch_listing(monkeypatch):
     monkeypatch.setattr(namespaces.catalog, "list_backups", list_backups)
 
 
+def _no_guids(dataset):
+    del dataset
+    return set()
+
+
 def test_decide_keeps_the_short_name_only_for_this_hosts_backups(monkeypatch):
     _patch_listing(monkeypatch)
-    none = lambda ds: set()  # noqa: E731
+    none = _no_guids
     legacy = FakeStore("b2", {"web1": ["x"]}, [_backup("tank/a", "11", MINE)])
     namespace, warning, settled = namespaces.decide("web1.a.example", "web1", [legacy], MINE, none)
     assert (namespace, settled) == ("web1", True)
