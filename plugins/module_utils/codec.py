@@ -46,8 +46,9 @@ SUFFIX = {"zstd": ".zst", "gzip": ".gz", "none": ""}
 
 def require_pyrage() -> None:
     if not HAS_PYRAGE:
-        raise OffsiteError("The Python library pyrage is missing on this host; install it with `pip install pyrage` "
-                           "(the offsite.zfs.offsite role does this).", "missing_library")
+        raise OffsiteError("The Python library pyrage is missing on this host; apply the role "
+                           "offsite.zfs.offsite, which installs it into its own virtualenv (pip into a system "
+                           "Python fails under PEP 668).", "missing_library")
 
 
 # -- compression ------------------------------------------------------------------------
@@ -74,8 +75,9 @@ def compressor(algorithm: str, level: int = 3, threads: int = 0) -> Any:
     """A streaming compressor with compress(bytes) and flush() -> bytes."""
     if algorithm == "zstd":
         if not HAS_ZSTANDARD:
-            raise OffsiteError("The Python library zstandard is missing on this host; install it with `pip install "
-                               "zstandard`, or choose compression gzip.", "missing_library")
+            raise OffsiteError("The Python library zstandard is missing on this host; apply the role "
+                               "offsite.zfs.offsite (it installs it into its own virtualenv), or choose "
+                               "compression gzip.", "missing_library")
         return zstandard.ZstdCompressor(level=level, threads=threads).compressobj()
     if algorithm == "gzip":
         return zlib.compressobj(max(1, min(9, level)), zlib.DEFLATED, 31)
@@ -134,8 +136,9 @@ def decompressor(algorithm: str) -> Any:
     """A streaming decompressor: feed(data, emit) passes the output on in pieces of at most 1 MiB."""
     if algorithm == "zstd":
         if not HAS_ZSTANDARD:
-            raise OffsiteError("The Python library zstandard is missing on this host; install it with `pip install "
-                               "zstandard` to restore zstd backups.", "missing_library")
+            raise OffsiteError("The Python library zstandard is missing on this host; apply the role "
+                               "offsite.zfs.offsite (it installs it into its own virtualenv) to restore zstd "
+                               "backups.", "missing_library")
         return _ZstdStreamDecompressor()
     if algorithm == "gzip":
         return _GzipDecompressor()
