@@ -92,6 +92,8 @@ def _restart(pid: int) -> None:
         subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     # The pool cache stays: the new daemon imports every pool again, so tests that did not touch
     # ZFS while it was down go on.
+    if "--pidfile" in argv[:-1]:  # zfs-fuse refuses to start while the dead daemon's pidfile is there
+        Path(argv[argv.index("--pidfile") + 1]).unlink(missing_ok=True)
     subprocess.run(argv, check=True)
     deadline = time.time() + 30
     while time.time() < deadline:
