@@ -171,7 +171,8 @@ def policy_cost(config: Dict[str, Any], sizes_given: Optional[Dict[str, Any]] = 
     from ansible_collections.offsite.zfs.plugins.module_utils.policy import merged
     sizes_given = sizes_given or {}
     if not isinstance(sizes_given, dict):
-        raise OffsiteError("sizes must be a mapping of dataset to a size (1TiB) or {full: SIZE, incremental: SIZE}.",
+        raise OffsiteError("sizes must be a mapping of dataset to a size (1TiB) or to a mapping with the keys full "
+                           "and incremental.",
                            "bad_value")
     providers = sorted(config.get("providers") or {})
     out: Dict[str, Dict[str, Any]] = {name: {"datasets": {}} for name in providers}

@@ -249,8 +249,8 @@ class Store:
         return self.retry(once, "download of %s" % key)
 
     def _exists(self, key: str) -> bool:
-        proc = self._run(["lsjson", "--stat", "--no-mimetype", self.path(key)], "look up %s" % key, ok_codes=(0, 3))
-        return proc.returncode == 0
+        parent, _sep, name = key.rpartition("/")
+        return any(o.path == name for o in self.list(parent, max_depth=1))
 
     def list(self, prefix: str = "", max_depth: Optional[int] = None) -> List[RemoteObject]:
         """Every object below prefix, in one `rclone lsjson -R` call. A missing prefix is empty."""
@@ -291,6 +291,9 @@ class Store:
     def purge(self, prefix: str) -> None:
         """Delete everything below prefix (a backup directory). Missing is fine."""
         def once() -> None:
-            # --retries 1: rclone's own retries would turn "not found" (3) into a plain failure (1).
-            self._run(["purge", "--retries", "1", self.path(prefix)], "delete %s" % prefix, ok_codes=(0, 3, 4))
+            proc = self._run(["purge", "--retries", "1", self.path(prefix)], "delete %s" % prefix,
+                             ok_codes=(0, 1, 3, 4))
+            # A local remote says 1 ("failed to remove directories") for a missing prefix: fine if nothing is left.
+            if proc.returncode == 1 and self.list(prefix):
+                raise self.failure("delete %s" % prefix, proc.returncode, proc.stderr)
         self.retry(once, "deletion of %s" % prefix)

@@ -249,6 +249,15 @@ def test_status_lists_every_format_and_reports_lookalikes_then_adopt_puts_them_i
     report = ansible.module("offsite_status", {"config": str(lab.config_path)})
     assert report["datasets"][ds]["backup_count"] == 7, report["datasets"][ds]
 
+    # docs/cutover.md: the first native backup after adopt is an incremental from the newest adopted snapshot
+    fill(lab, ds, 200, size=32 << 10, name="native.bin")
+    first = lab.backup(ds, "native-1", create=True)["providers"]["old"]
+    assert first["kind"] == "incremental" and first["base"] == snaps["F8"][0], first
+    lab.restore(ds, "native-1", target="%s/native" % ds, provider="old")
+    for name in ("native.bin", "s6.bin", "s0.bin"):  # the new file, and files of the adopted chain's base
+        wrote = (lab.pool.mountpoint(ds) / name).read_bytes()
+        assert (lab.pool.mountpoint("%s/native" % ds) / name).read_bytes() == wrote, name
+
 
 def test_f7_on_s3_wrong_key_and_flipped_byte_are_refused_then_restores_with_a_mountpoint(lab, s3, ansible, tmp_path):
     lab.config["providers"] = {}

@@ -29,8 +29,8 @@ from ansible_collections.offsite.zfs.tests.unit.doubles import backups
 from ansible_collections.offsite.zfs.tests.unit.doubles.scripted_zfs import ScriptedZfs
 
 _BUCKET = ("rclone serve s3 (a bucket backend): `rclone cat` and `rclone copyto` of an object that does not exist "
-           "exit 0 with nothing (a missing object reads as an empty directory), so Store returns b\"\" or copies "
-           "nothing instead of raising not_found")
+           "exit 0 with nothing (a missing object reads as an empty directory); get_bytes checks the listing then, "
+           "but a read stream ends empty and a copy copies nothing instead of raising not_found")
 DIVERGENCES = {
     "s3": {
         "test_a_get_stream_of_a_missing_object_exits_not_found": _BUCKET,
