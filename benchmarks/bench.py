@@ -526,14 +526,15 @@ class Bench:
         return row
 
     def fanout(self, ds: str, size: int) -> None:
-        """Per variant and repeat: the single provider, then all three, back to back."""
+        """Per variant and repeat, back to back: the single provider then all three, and the other way round on odd
+        repeats, so that a drift of the machine's load does not always favour the same side."""
         self.fanout_size = size
         for repeat in range(self.args.fanout_repeat):
             for variant, (names, single) in self.FANOUT_VARIANTS.items():
                 if "s3" not in self.args.providers.split(",") and "fs3" in names:
                     continue
-                self.backup_fanout(ds, variant, single, repeat)
-                self.backup_fanout(ds, variant, "all", repeat)
+                for selection in (single, "all") if repeat % 2 == 0 else ("all", single):
+                    self.backup_fanout(ds, variant, selection, repeat)
 
     def backup_b(self, ds: str, provider: str, size: int) -> None:
         dest = self.remote_path(provider, "old-bash")
