@@ -236,6 +236,7 @@ class Bench:
         self.zfs = Zfs()
         self.mixes = [m for m in args.mix.split(",") if m]
         self.mix = self.mixes[0]
+        self.fanout_size = 0
 
     # -- set-up -------------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -433,6 +434,108 @@ class Bench:
         self._received(ds, target)
         self.record("restore", "A ansible", provider, size, measured)
 
+    # -- fan-out: one send to several providers, through ansible ------------------------------
+    # Each variant: the providers of its config file, and the single provider it is compared with (the slowest
+    # of its providers: a fan-out cannot finish before its slowest provider does).
+    FANOUT_VARIANTS = {
+        "3x local": (["f1", "f2", "f3"], "f1"),
+        "local, local, s3": (["f1", "f2", "fs3"], "fs3"),
+    }
+
+    def fanout_config(self, names: List[str], namespace: str) -> Dict[str, Any]:
+        assert self.s3 is not None
+        specs: Dict[str, Dict[str, Any]] = {}
+        for name in names:
+            if name == "fs3":
+                specs[name] = {"remote": "benchs3:bucket/fanout", "env": self.s3.env("BENCHS3")}
+            else:
+                path = self.work / ("remote-fanout-%s" % name)
+                path.mkdir(exist_ok=True)
+                specs[name] = {"remote": str(path)}
+        config = self.config("local", namespace)
+        config["providers"] = specs
+        return config
+
+    def module_meter(self, name: str) -> tuple:
+        """A wrapper interpreter for ansible_python_interpreter: it runs the venv's Python (the module process) and
+        appends its wall-clock span and its CPU (bash `times`: the module process and the children it waited for:
+        rclone, zfs, age) to a file. (wrapper path, output path)"""
+        out = self.work / ("meter-%s.txt" % name)
+        wrapper = self.work / ("meter-%s.sh" % name)
+        wrapper.write_text('#!/bin/bash\nstart=$EPOCHREALTIME\n"%s" "$@"\nrc=$?\nend=$EPOCHREALTIME\n'
+                           '{ echo "span $start $end"; times; } >> "%s"\nexit $rc\n' % (sys.executable, out),
+                           encoding="utf-8")
+        wrapper.chmod(0o700)
+        return wrapper, out
+
+    @staticmethod
+    def read_meter(path: Path) -> Dict[str, float]:
+        """Sum of the module processes' spans and CPU from module_meter's file."""
+        import re
+        seconds = cpu = 0.0
+        runs = 0
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        for number, line in enumerate(lines):
+            if line.startswith("span "):
+                start, end = (float(v) for v in line.split()[1:3])
+                seconds += end - start
+                runs += 1
+                # `times`: the shell's own user/sys, then its children's (the module process tree)
+                if number + 2 < len(lines):
+                    cpu += sum(int(m) * 60 + float(s) for m, s in re.findall(r"(\d+)m([\d.]+)s", lines[number + 2]))
+        return {"module_seconds": seconds, "module_cpu": cpu, "module_runs": runs}
+
+    def backup_fanout(self, ds: str, variant: str, selection: str, repeat: int) -> Dict[str, Any]:
+        """One `offsite_backup` through ansible with `providers: <selection>` (all, or one name) of the variant's
+        config file, into a fresh namespace."""
+        assert self.s3 is not None
+        names, _single = self.FANOUT_VARIANTS[variant]
+        tag = "%s-%s-%s-%d" % (self.mix, variant.replace(", ", "-").replace(" ", ""), selection, repeat)
+        namespace = "fan-" + tag
+        ans = harness.Ansible(harness.collection_link(), self.work / "ansible")
+        config = harness.write_config(self.work / ("offsite-%s.yml" % namespace), self.fanout_config(names, namespace))
+        wrapper, meter = self.module_meter(tag)
+        argv = [ans.ansible, "localhost", "-i", "localhost,", "-c", "local", "-m", "offsite.zfs.offsite_backup",
+                "-a", json.dumps({"dataset": ds, "snapshot": "bench1", "config": str(config), "providers": selection})]
+        env = ans.env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.minimal",
+                       "ANSIBLE_PYTHON_INTERPRETER": str(wrapper)})
+        s3cpu0 = _cpu_of(self.s3.proc.pid)
+        measured = Measure(argv, env=env, spool=self.work / "spool").run()
+        s3cpu = _cpu_of(self.s3.proc.pid) - s3cpu0
+        out = measured["stdout"]
+        result, _end = json.JSONDecoder().raw_decode(out[out.index("{"):])
+        chosen = names if selection == "all" else [selection]
+        bad = {n: result["providers"].get(n, {}).get("status") for n in chosen
+               if result["providers"].get(n, {}).get("status") != "uploaded"}
+        if bad or result.get("failed"):
+            raise RuntimeError("fan-out backup %s: %s %s" % (tag, bad, result.get("msg")))
+        manifests = {result["providers"][n].get("manifest_sha256") for n in chosen}
+        row = {"op": "fanout", "variant": variant, "provider": selection, "providers": len(chosen), "mix": self.mix,
+               "bytes": self.fanout_size, "repeat": repeat, "zfs_sends": result.get("zfs_sends"),
+               "same_manifest": len(manifests) == 1, "spool_bound": result.get("spool_bound_bytes", 0),
+               "stored": sum(result["providers"][n]["bytes_stored"] for n in chosen), "s3_server_cpu": s3cpu}
+        row.update({k: v for k, v in measured.items() if k != "stdout"})
+        row.update(self.read_meter(meter))
+        row["mbps"] = row["bytes"] / row["seconds"] / 1e6
+        self.results.append(row)
+        self.log("%-7s fanout  %-16s %-4s wall %5.1fs (module %5.1fs)  cpu tree %5.1fs module %5.1fs (+zfs %4.1fs, "
+                 "+s3 server %4.1fs)  zfs sends %s  spool %d / %d MiB" % (
+                     self.mix, variant, selection, row["seconds"], row["module_seconds"], row["cpu"],
+                     row["module_cpu"], row["zfs_cpu"], s3cpu, row["zfs_sends"], row["peak_spool"] // MiB,
+                     row["spool_bound"] // MiB))
+        return row
+
+    def fanout(self, ds: str, size: int) -> None:
+        """Per variant and repeat, back to back: the single provider then all three, and the other way round on odd
+        repeats, so that a drift of the machine's load does not always favour the same side."""
+        self.fanout_size = size
+        for repeat in range(self.args.fanout_repeat):
+            for variant, (names, single) in self.FANOUT_VARIANTS.items():
+                if "s3" not in self.args.providers.split(",") and "fs3" in names:
+                    continue
+                for selection in (single, "all") if repeat % 2 == 0 else ("all", single):
+                    self.backup_fanout(ds, variant, selection, repeat)
+
     def backup_b(self, ds: str, provider: str, size: int) -> None:
         dest = self.remote_path(provider, "old-bash")
         script = ("set -o pipefail; zfs send %s@bench1 | split -b %d -a 4 -d --filter "
@@ -614,6 +717,8 @@ class Bench:
                 if not self.args.skip_restic:
                     self.backup_r(ds, provider, stream)
                     self.restore_r(ds, provider, stream)
+            if not self.args.skip_ansible and self.args.fanout_repeat:
+                self.fanout(ds, stream)
         self.mix = self.mixes[0]
         ds = first
         for number, size in enumerate(self.mem_sizes):
@@ -681,6 +786,67 @@ def memory_table(results: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _fanout_pairs(results: List[Dict[str, Any]]) -> List[tuple]:
+    """(mix, variant, single rows, all rows) per fan-out variant measured."""
+    out: List[tuple] = []
+    rows = [r for r in results if r["op"] == "fanout"]
+    for key in dict.fromkeys((r["mix"], r["variant"]) for r in rows):
+        ones = [r for r in rows if (r["mix"], r["variant"]) == key and r["provider"] != "all"]
+        alls = [r for r in rows if (r["mix"], r["variant"]) == key and r["provider"] == "all"]
+        if ones and alls:
+            out.append((key[0], key[1], ones, alls))
+    return out
+
+
+def _sum(rows: List[Dict[str, Any]], field: str) -> float:
+    return sum(r.get(field, 0.0) for r in rows)
+
+
+def _over(alls: List[Dict[str, Any]], ones: List[Dict[str, Any]], *fields: str) -> float:
+    """sum(fields) over the 3-provider runs / the same over the 1-provider runs."""
+    return sum(_sum(alls, f) for f in fields) / max(sum(_sum(ones, f) for f in fields), 1e-9)
+
+
+def fanout_table(results: List[Dict[str, Any]]) -> str:
+    lines = ["| mix | providers | selection | stream MiB | wall s (ansible) | module process s | CPU s, module tree "
+             "(+zfs, +S3 server) | CPU s, ansible tree | zfs sends | stored MiB (all providers) | spool high-water / "
+             "bound MiB |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in results:
+        if row["op"] != "fanout":
+            continue
+        lines.append("| %s | %s | %s | %d | %.1f | %.1f | %.1f (+%.1f, +%.1f) | %.1f | %s | %d | %d / %d |" % (
+            row["mix"], row["variant"], row["provider"], row["bytes"] // MiB, row["seconds"], row["module_seconds"],
+            row["module_cpu"], row["zfs_cpu"], row["s3_server_cpu"], row["cpu"], row.get("zfs_sends"),
+            row["stored"] // MiB, row["peak_spool"] // MiB, row["spool_bound"] // MiB))
+    ratios = ["", "| mix | providers | 3 vs 1: wall (ansible) | wall (module process) | CPU (module tree) | "
+              "CPU (module tree + zfs + S3 server) |", "|---|---|---:|---:|---:|---:|"]
+    for mix, variant, ones, alls in _fanout_pairs(results):
+        ratios.append("| %s | %s vs %s | %.2fx | %.2fx | %.2fx | %.2fx |" % (
+            mix, variant, ones[0]["provider"], _over(alls, ones, "seconds"), _over(alls, ones, "module_seconds"),
+            _over(alls, ones, "module_cpu"), _over(alls, ones, "module_cpu", "zfs_cpu", "s3_server_cpu")))
+    return "\n".join(lines + (ratios if len(ratios) > 3 else []))
+
+
+def fanout_targets(results: List[Dict[str, Any]]) -> List[tuple]:
+    out: List[tuple] = []
+    for mix, variant, ones, alls in _fanout_pairs(results):
+        where = "%s, %s vs %s alone" % (mix, variant, ones[0]["provider"])
+        wall, module_wall = _over(alls, ones, "seconds"), _over(alls, ones, "module_seconds")
+        cpu = _over(alls, ones, "module_cpu")
+        out.append(("3 providers <= 1.3x the wall time of one, %s (A ansible)" % where,
+                    "%.2fx (module process %.2fx)" % (wall, module_wall), wall <= 1.3))
+        out.append(("3 providers <= 1.2x the CPU of one (module process tree), %s" % where, "%.2fx" % cpu,
+                    cpu <= 1.2))
+        sends = sorted({r.get("zfs_sends") for r in alls}, key=str)
+        out.append(("one zfs send for 3 providers, same manifest on each, %s" % where,
+                    "%s send(s)" % "/".join(str(s) for s in sends),
+                    sends == [1] and all(r["same_manifest"] for r in alls)))
+        spool = max(r["peak_spool"] - r["spool_bound"] for r in alls)
+        out.append(("spool high-water within the 3-provider bound, %s" % where, "%+.1f MiB vs bound" % (spool / MiB),
+                    spool <= 0))
+    return out
+
+
 def _ratio(name: str, a: Optional[Dict[str, Any]], other: Optional[Dict[str, Any]], goal: float) -> List[tuple]:
     if not a or not other:
         return []
@@ -725,6 +891,7 @@ def targets(results: List[Dict[str, Any]], providers: List[str], mixes: Optional
         spool = max(r["peak_spool"] - r["spool_bound"] for r in mem)
         out.append(("spool high-water within (parallel_uploads+1) x chunk_size", "%+.1f MiB vs bound" % (spool / MiB),
                     spool <= 0))
+    out += fanout_targets(results)
     st = next((r for r in results if r["op"] == "status"), None)
     if st:
         out.append(("status over %d backups / %d objects < 5 s" % (st["backups"], st["objects"]),
@@ -750,6 +917,14 @@ def report(bench: Bench) -> str:
         "### Throughput", "", "The headline rows are **A ansible** (`ansible localhost -m offsite.zfs.offsite_backup` "
         "/ `offsite_restore`); A is the direct call, a diagnostic row.", "", table(results), "",
         "### Memory and temp space of A (local remote)", "", memory_table(results), ""]
+    if any(r["op"] == "fanout" for r in results):
+        text += ["### Fan-out: one backup to 3 providers against 1", "",
+                 "`ansible localhost -m offsite.zfs.offsite_backup -a 'providers=…'` with a config of three providers "
+                 "(three local directories, or two and the S3 endpoint), once with `providers: all` and once with the "
+                 "one provider it is compared with, back to back, each into a fresh namespace. The module process "
+                 "is timed by a wrapper interpreter (its wall span, and the CPU of it and the children it waited "
+                 "for: rclone, zfs, age); +zfs is the zfs-fuse daemon's CPU meanwhile, +S3 server the `rclone serve "
+                 "s3` process's.", "", fanout_table(results), ""]
     if st:
         text += ["### Status", "", "%s over %d backups and %d objects (manifests + chunks, local backend): "
                  "%.2f s wall, %.2f s CPU in-process (plus rclone)." % (
@@ -785,6 +960,9 @@ def main() -> int:
     parser.add_argument("--status-chunks", type=int, default=50000)
     parser.add_argument("--skip-ansible", action="store_true", help="skip the run through ansible")
     parser.add_argument("--skip-restic", action="store_true", help="skip the restic rows (R)")
+    parser.add_argument("--fanout-repeat", type=int, default=1,
+                        help="pairs (1 provider, then 3) per fan-out variant and mix, through ansible; 0 skips them"
+                             " (default 1)")
     parser.add_argument("--mix", default=None,
                         help="the data, comma-separated mixes measured in turn (default half,default; --quick: half):"
                              " %s" % ", ".join(sorted(MIXES)))
