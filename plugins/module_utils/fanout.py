@@ -19,15 +19,10 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import codec, rclone_errors
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
-    ChunkSource,
-    HashingWriter,
-    StreamReader,
-    chunk_mac,
-    digest_only,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import StreamReader, chunk_mac, digest_only
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, private_dir, run_temp_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.encoder import ChunkEncoder, Encoded
 from ansible_collections.offsite.zfs.plugins.module_utils.fanout_spool import Spool
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.store import StoreError
@@ -63,8 +58,9 @@ class _Tee(io.RawIOBase):
         return len(data)
 
 
-def _stream_chunk(need: List[Target], index: int, source: ChunkSource, encryption: codec.Encryption) -> HashingWriter:
-    """Encrypt one chunk straight into one `rclone rcat` per provider; failures are marked on the target."""
+def _stream_chunk(need: List[Target], index: int, encoder: ChunkEncoder, stream: StreamReader, limit: int,
+                  mac: Any) -> Encoded:
+    """Encode one chunk straight into one `rclone rcat` per provider; failures are marked on the target."""
     children = {}
     for target in need:
         obj = target.object_name(index)
@@ -73,9 +69,8 @@ def _stream_chunk(need: List[Target], index: int, source: ChunkSource, encryptio
         except OffsiteError as exc:
             target.state, target.error = FAILED, exc
     tee = _Tee({name: child.stdin for name, (_t, _o, child) in children.items()})
-    writer = HashingWriter(tee)
     try:
-        codec.encrypt_stream(source, writer, encryption.recipients)
+        encoded = encoder.encode(stream, limit, mac, tee)
     except BaseException:
         for _target, _obj, child in children.values():
             child.kill()
@@ -94,7 +89,7 @@ def _stream_chunk(need: List[Target], index: int, source: ChunkSource, encryptio
             target.state, target.error = FAILED, StoreError("Provider %s could not upload %s: the upload stream "
                                                             "broke (%s)." % (target.name, obj, tee.broken[name]),
                                                             "provider_failed")
-    return writer
+    return encoded
 
 
 class Pass:
@@ -114,6 +109,8 @@ class Pass:
         self.snapshot = first.snapshot
         self.key = bytes.fromhex(targets[0].journal["key"])
         self.encryption = targets[0].encryption
+        self.encoder = ChunkEncoder(self.settings.compression, self.settings.compression_level,
+                                    self.settings.compression_threads, self.encryption)
 
     def run(self) -> None:
         """Every target ends DONE, FAILED, CHANGED or DROPPED; a failure of the send itself raises."""
@@ -182,27 +179,24 @@ class Pass:
         need = [t for t in live if held[t.name] is None]
         if need and spool is not None:
             need = spool.room(need)
-        writer = None
+        encoded: Optional[Encoded] = None
         if not need:
             count = digest_only(stream, settings.chunk_size, mac)
         else:
-            source = ChunkSource(stream, settings.chunk_size, codec.compressor(
-                settings.compression, settings.compression_level, settings.compression_threads), mac)
             if spool is not None:
                 path = os.path.join(spool_dir, "chunk-%06d" % index)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 try:
                     with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-                        writer = HashingWriter(handle)
-                        codec.encrypt_stream(source, writer, self.encryption.recipients)
+                        encoded = self.encoder.encode(stream, settings.chunk_size, mac, handle)
                 except OSError as exc:
                     raise OffsiteError("Could not write chunk %d of %s@%s to the spool directory %s: %s; free "
                                        "space there or set spool_dir elsewhere." % (
                                            index, settings.dataset, self.snapshot.name, settings.spool_dir,
                                            exc.strerror), "spool_failed")
             else:
-                writer = _stream_chunk(need, index, source, self.encryption)
-            count = source.plain_bytes
+                encoded = _stream_chunk(need, index, self.encoder, stream, settings.chunk_size, mac)
+            count = encoded.plain_bytes
         digest = mac.hexdigest()
         for target in live:
             prior = held[target.name]
@@ -216,10 +210,10 @@ class Pass:
             target.records[index] = ChunkRecord(**prior)
             target.resumed += 1
             self.progress.provider_chunk(target.name, index + 1, prior["plain_bytes"], "already uploaded")
-        if writer is None:
+        if encoded is None:
             return count
-        assignments = [(t, ChunkRecord(index, t.object_name(index), count, digest, writer.count,
-                                       writer.sha256.hexdigest())) for t in need]
+        assignments = [(t, ChunkRecord(index, t.object_name(index), count, digest, encoded.stored_bytes,
+                                       encoded.sha256)) for t in need]
         if spool is not None:
             spool.add(path, assignments)
         else:

@@ -138,7 +138,8 @@ def test_a_streamed_upload_error_is_classified_and_the_other_provider_gets_its_c
     from pyrage import x25519
 
     from ansible_collections.offsite.zfs.plugins.module_utils import codec, fanout
-    from ansible_collections.offsite.zfs.plugins.module_utils.chunks import ChunkSource, chunk_mac
+    from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
+    from ansible_collections.offsite.zfs.plugins.module_utils.encoder import ChunkEncoder
     from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store
 
     good_dir = tmp_path / "good"
@@ -155,11 +156,11 @@ def test_a_streamed_upload_error_is_classified_and_the_other_provider_gets_its_c
         targets.append(target)
     identity = x25519.Identity.generate()
     encryption = codec.Encryption("recipients", [identity.to_public()], [str(identity.to_public())])
-    source = ChunkSource(io.BytesIO(b"plain bytes " * 5000), 1 << 20, codec.compressor("zstd"),
-                         chunk_mac(b"k" * 32, "id", 0))
-    writer = fanout._stream_chunk(targets, 0, source, encryption)
+    encoded = fanout._stream_chunk(targets, 0, ChunkEncoder("zstd", 3, 0, encryption),
+                                   io.BytesIO(b"plain bytes " * 5000), 1 << 20, chunk_mac(b"k" * 32, "id", 0))
     good_target, dead_target = targets
     assert good_target.state == ACTIVE and good_target.error is None
-    assert (good_dir / "chunk-000000.zst").stat().st_size == writer.count > 0
+    assert encoded.plain_bytes == 60000
+    assert (good_dir / "chunk-000000.zst").stat().st_size == encoded.stored_bytes > 0
     assert dead_target.state == FAILED and dead_target.error.code == "provider_unreachable", dead_target.error
     assert "Provider dead cannot be reached at http://127.0.0.1:9: connection refused" in dead_target.error.message
