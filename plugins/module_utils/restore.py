@@ -11,26 +11,24 @@ rerun continues from it).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import age_cli, catalog, codec, lineage, locks
-from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac, widen_pipe
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, lineage, locks
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
-    run_temp_dir,
     validate_dataset,
     validate_provider,
     validate_snapshot,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest
+from ansible_collections.offsite.zfs.plugins.module_utils.decoder import ChunkDecoder, HoldbackWriter
+from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
@@ -162,97 +160,6 @@ class ReceiveSink(io.RawIOBase):
             view = view[written:] if written is not None else view[len(view):]
 
 
-class ChunkFetcher:
-    """Downloads chunks into spool files ahead of the receive (one chunk ahead), checking sizes and SHA-256."""
-
-    def __init__(self, store: Store, bdir: str, chunks: List[ChunkRecord], spool_dir: str, backup_label: str) -> None:
-        self.store = store
-        self.bdir = bdir
-        self.chunks = chunks
-        self.spool_dir = spool_dir
-        self.label = backup_label
-        self._queue: "queue.Queue[Tuple[int, Optional[str], Optional[BaseException]]]" = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="offsite-fetch", daemon=True)
-        self._thread.start()
-
-    def _download(self, record: ChunkRecord) -> str:
-        path = os.path.join(self.spool_dir, record.object)
-
-        def once() -> None:
-            child = self.store.open_get_stream(self.bdir + "/" + record.object)
-            widen_pipe(child.stdout)
-            digest = hashlib.sha256()
-            size = 0
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
-                while True:
-                    block = child.stdout.read(BLOCK_SIZE)
-                    if not block:
-                        break
-                    digest.update(block)
-                    size += len(block)
-                    handle.write(block)
-            err = child.stderr.read()
-            rc = child.wait()
-            if rc != 0:
-                raise self.store.failure("download %s" % record.object, rc, err)
-            if size != record.stored_bytes or digest.hexdigest() != record.stored_sha256:
-                raise OffsiteError(
-                    "Chunk %d (%s) of %s on %s is corrupt: %s; restore from another provider or an older "
-                    "snapshot." % (record.index, record.object, self.label, self.store.name,
-                                   "its size is %d, the manifest says %d" % (size, record.stored_bytes)
-                                   if size != record.stored_bytes else "its SHA-256 does not match the manifest"),
-                    "chunk_corrupt")
-
-        self.store.retry(once, "download of %s" % record.object)
-        return path
-
-    def _run(self) -> None:
-        for record in self.chunks:
-            if self._stop.is_set():
-                return
-            try:
-                path = self._download(record)
-                self._put((record.index, path, None))
-            except BaseException as exc:  # handed to the consumer
-                self._put((record.index, None, exc))
-                return
-
-    def _put(self, item: Tuple[int, Optional[str], Optional[BaseException]]) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-        if item[1]:
-            try:
-                os.unlink(item[1])
-            except OSError:
-                pass
-
-    def next(self) -> str:
-        _index, path, error = self._queue.get()
-        if error is not None:
-            raise error
-        return path
-
-    def close(self) -> None:
-        self._stop.set()
-        while True:
-            try:
-                _index, path, _error = self._queue.get_nowait()
-                if path:
-                    try:
-                        os.unlink(path)
-                    except OSError:
-                        pass
-            except queue.Empty:
-                break
-        self._thread.join(timeout=30)
-
-
 def abort_receive(proc: Any) -> None:
     """End a receive so that ZFS discards it: a truncated stream makes zfs receive fail and clean up."""
     try:
@@ -267,62 +174,58 @@ def abort_receive(proc: Any) -> None:
 
 
 def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, target: str, force: bool,
-                   spool_dir: Optional[str], progress: Any, namespace: str) -> Dict[str, Any]:
-    """Stream one backup (one link) into `zfs receive target`."""
+                   progress: Any, namespace: str) -> Dict[str, Any]:
+    """Stream one backup (one link) into `zfs receive target` (decoder.py: every stage overlapped, no temp file).
+
+    The tail of the stream is held back until its last chunk is checked, so that a chunk with a wrong size,
+    SHA-256 or keyed digest makes ZFS discard the whole receive.
+    """
     manifest = backup.manifest
     key = keys.backup_key(manifest)
-    identities = keys.chunk_identities(manifest)
     label = "%s@%s" % (manifest.dataset, manifest.snapshot.name)
     bdir = catalog.backup_dir(namespace, manifest.dataset, manifest.backup_id)
+    decoder = ChunkDecoder(keys.chunk_identities(manifest), manifest.compression["algorithm"])
     proc = zfs.receive(target, force=force)
     widen_pipe(proc.stdin)
     err_box: List[bytes] = []
     err_thread = threading.Thread(target=lambda: err_box.append(proc.stderr.read()), daemon=True)
     err_thread.start()
-    fetcher = None
-    tmp = None
+    sink = HoldbackWriter(proc.stdin)
     ok = False
     done = 0
-    age = age_cli.find_age() if spool_dir else None
-    age_text = age_cli.identity_text(identities) if age else None
     try:
-        if spool_dir:
-            tmp = run_temp_dir(spool_dir, "restore")
-            fetcher = ChunkFetcher(store, bdir, manifest.chunks, tmp, label)
         for record in manifest.chunks:
             mac = chunk_mac(key, manifest.backup_id, record.index)
-            sink = ReceiveSink(proc.stdin, codec.decompressor(manifest.compression["algorithm"]), mac)
             try:
-                if fetcher is not None:
-                    path = fetcher.next()
-                    try:
-                        if age_text is not None:  # decrypt in a child process, beside this one
-                            age_cli.decrypt_file(age, path, age_text, sink)
-                        else:
-                            with open(path, "rb", buffering=1 << 20) as handle:
-                                codec.decrypt_stream(handle, sink, identities)
-                    finally:
-                        os.unlink(path)
-                else:
-                    _stream_chunk(store, bdir, record, sink, identities, label)
+                decoded = decoder.decode(store, bdir + "/" + record.object, record.stored_bytes, mac, sink)
             except (BrokenPipeError, ConnectionResetError):
                 reason = receive_error(proc, err_thread, err_box)
                 if "modified" in reason:
                     reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
                 raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
                     target, record.index, label, reason, _receive_advice(reason, target)), "receive_failed")
-            except OffsiteError:
-                raise
-            except Exception as exc:
+            if decoded.stored_bytes != record.stored_bytes or decoded.sha256 != record.stored_sha256:
+                raise OffsiteError(
+                    "Chunk %d (%s) of %s on %s is corrupt: %s; restore from another provider or an older "
+                    "snapshot." % (record.index, record.object, label, store.name,
+                                   "its size is %d, the manifest says %d" % (decoded.stored_bytes, record.stored_bytes)
+                                   if decoded.stored_bytes != record.stored_bytes
+                                   else "its SHA-256 does not match the manifest"), "chunk_corrupt")
+            if decoded.error:
                 raise OffsiteError("Chunk %d (%s) of %s on %s failed age authentication or decompression (%s): it "
                                    "is damaged, or was not encrypted for this key." % (
-                                       record.index, record.object, label, store.name, exc), "chunk_corrupt")
-            if sink.plain_bytes != record.plain_bytes or mac.hexdigest() != record.plain_mac:
+                                       record.index, record.object, label, store.name, decoded.error),
+                                   "chunk_corrupt")
+            if decoded.plain_bytes != record.plain_bytes or mac.hexdigest() != record.plain_mac:
                 raise OffsiteError("Chunk %d (%s) of %s on %s does not match its keyed digest: it belongs to another "
                                    "backup or position, or was altered; refusing to restore it." % (
                                        record.index, record.object, label, store.name), "chunk_mismatch")
             done += record.plain_bytes
             progress.chunk(record.index + 1, done)
+        try:
+            sink.flush()  # every chunk is checked: the end of the stream may go in
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # zfs receive stopped: its exit status and message say why, below
         proc.stdin.close()
         rc = proc.wait()
         err_thread.join()
@@ -339,15 +242,6 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
                 label, target, reason, _receive_advice(reason, target)), "receive_failed")
         ok = True
     finally:
-        if fetcher is not None:
-            fetcher.close()
-        if tmp:
-            for name in os.listdir(tmp):
-                try:
-                    os.unlink(os.path.join(tmp, name))
-                except OSError:
-                    pass
-            os.rmdir(tmp)
         if not ok:
             abort_receive(proc)
     return {"backup_id": manifest.backup_id, "snapshot": manifest.snapshot.name, "kind": manifest.kind,
@@ -371,24 +265,6 @@ def receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes])
     err_thread.join(timeout=5)
     text = (err_box[0] if err_box else b"").decode("utf-8", "replace").strip().splitlines()
     return text[0] if text else "exit %s" % proc.returncode
-
-
-def _stream_chunk(store: Store, bdir: str, record: ChunkRecord, sink: Any, identities: List[Any],
-                  label: str) -> None:
-    """No-spool restore: rclone cat -> SHA-256 -> decrypt (age authenticates every 64 KiB as it goes)."""
-    child = store.open_get_stream(bdir + "/" + record.object)
-    widen_pipe(child.stdout)
-    reader = DigestReader(child.stdout)
-    try:
-        codec.decrypt_stream(reader, sink, identities)
-    finally:
-        err = child.stderr.read()
-        rc = child.wait()
-    if rc != 0:
-        raise store.failure("download %s" % record.object, rc, err)
-    if reader.count != record.stored_bytes or reader.sha256.hexdigest() != record.stored_sha256:
-        raise OffsiteError("Chunk %d (%s) of %s on %s is corrupt: its size or SHA-256 does not match the manifest."
-                           % (record.index, record.object, label, store.name), "chunk_corrupt")
 
 
 def apply_properties(zfs: Zfs, name: str, properties: Dict[str, Optional[str]]) -> None:
@@ -550,7 +426,7 @@ def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store]
         progress.phase(source.store.name, len(backup.manifest.chunks), backup.manifest.plain_bytes)
         progress.log("receiving %s from %s into %s" % (backup.backup_id, source.store.name, receive_into))
         return receive_backup(zfs, source.store, backup, keys, receive_into, use_force and position == 0,
-                              settings.spool_dir if settings.spool else None, progress, settings.namespace)
+                              progress, settings.namespace)
 
     try:
         received = receive_staged(zfs, target, receive_into, todo, receive_one, properties)

@@ -231,10 +231,11 @@ class Store:
             raise StoreError("The rclone command (%s) was not found; install rclone on this host."
                              % self.provider.rclone, "rclone_missing")
 
-    def open_get_stream(self, key: str) -> subprocess.Popen:
-        """An `rclone cat` child whose stdout gives the object's bytes."""
+    def open_get_stream(self, key: str, offset: int = 0) -> subprocess.Popen:
+        """An `rclone cat` child whose stdout gives the object's bytes (from offset on: a resumed download)."""
+        args = (["--offset", str(offset)] if offset else []) + [self.path(key)]
         try:
-            return subprocess.Popen(self.argv("cat", self.path(key)), stdin=subprocess.DEVNULL,
+            return subprocess.Popen(self.argv("cat", *args), stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env(), bufsize=0)
         except FileNotFoundError:
             raise StoreError("The rclone command (%s) was not found; install rclone on this host."

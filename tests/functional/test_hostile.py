@@ -202,6 +202,39 @@ def test_chunk_from_another_backup_copied_under_the_same_key_is_refused(lab):
     _refuses(lab, ds, "chunk_mismatch", "chunk-000001", "keyed digest")
 
 
+def test_a_refused_last_chunk_never_reaches_an_existing_target(lab):
+    """The tail of each stream reaches zfs receive only once its last chunk is checked (decoder.HoldbackWriter).
+
+    The manifest of an incremental gets a wrong keyed digest for its last chunk and is sealed again with the
+    backup's key (what only the key holder could do), so the size, the SHA-256 and age all pass, ZFS would
+    accept the stream, and only the keyed digest tells. Without the hold-back the existing target would have
+    s2 when restore refuses.
+    """
+    ds = lab.pool.create("held")
+    mount = lab.pool.mountpoint(ds)
+    first = random_file(mount, 401, 256 << 10, "one.bin").read_bytes()
+    lab.pool.snapshot(ds, "s1")
+    random_file(mount, 402, 256 << 10, "two.bin")
+    lab.pool.snapshot(ds, "s2")
+    lab.backup(ds, "s1")
+    entry = lab.backup(ds, "s2")["providers"]["local"]
+    assert entry["kind"] == "incremental"
+    target = lab.pool.name + "/held-copy"
+    lab.restore(ds, "s1", target=target)
+    path = lab.remotes["local"] / "testhost" / ds / ("@" + entry["backup_id"]) / "manifest.json"
+    manifest = parse(path.read_bytes())
+    manifest.chunks[-1].plain_mac = "0" * 64
+    manifest.seal_with(codec.unseal(manifest.encryption["sealed_key"],
+                                    codec.parse_identities(lab.key.path.read_text())))
+    path.write_bytes(manifest.to_json())
+    with pytest.raises(OffsiteError) as caught:
+        lab.restore(ds, "s2", target=target)
+    assert caught.value.code == "chunk_mismatch", caught.value.message
+    assert "chunk-%06d" % manifest.chunks[-1].index in caught.value.message
+    assert lab.pool.snapshots(target) == ["s1"], "the refused stream was discarded: s2 never reached the target"
+    assert harness.tree_digest(lab.pool.mountpoint(target)) == {"one.bin": hashlib.sha256(first).hexdigest()}
+
+
 # -- through ansible: names, keys and config files ----------------------------------------------------------
 PLAYBOOK = """
 - hosts: localhost

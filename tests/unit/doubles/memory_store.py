@@ -232,7 +232,7 @@ class MemoryStore(Store):
             return MemoryChild(_PutStream(self, self._key(key), doomed=True), None, fault[0], fault[1])
         return MemoryChild(_PutStream(self, self._key(key)), None, 0)
 
-    def open_get_stream(self, key: str) -> MemoryChild:  # type: ignore[override]
+    def open_get_stream(self, key: str, offset: int = 0) -> MemoryChild:  # type: ignore[override]
         self.calls.append(("open_get_stream", key))
         fault = self._fault("open_get_stream")
         if fault is not None:
@@ -240,7 +240,7 @@ class MemoryStore(Store):
         found = self._objects.get(self._key(key))
         if found is None:
             return MemoryChild(None, io.BytesIO(b""), NOT_FOUND[0], NOT_FOUND[1])
-        return MemoryChild(None, io.BytesIO(found.data), 0)
+        return MemoryChild(None, io.BytesIO(found.data[offset:]), 0)
 
     def get_bytes(self, key: str) -> bytes:
         def once() -> bytes:

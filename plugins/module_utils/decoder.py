@@ -1,0 +1,318 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, offsite.zfs developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decoder: one stored chunk -> SHA-256 -> age -> decompression -> keyed digest -> a sink, streamed.
+
+Private to the collection: not an API for other collections.
+
+Every stage runs beside the others, with no temp file:
+
+    rclone cat ──► feeder thread (SHA-256, size) ──► age --decrypt ──► zstd -d ──► this thread (HMAC) ──► sink
+
+- the feeder thread downloads the object into age's stdin, hashing it as it passes; when the
+  download breaks it resumes at the byte it reached (`rclone cat --offset`), within the provider's
+  retries;
+- the `age` CLI decrypts in its own process, authenticating every 64 KiB (Debian's `age`; with no
+  CLI, or an identity that has no text form, pyrage decrypts in this process instead);
+- the `zstd` CLI decompresses in its own process when it is installed (else zstandard here);
+- this thread MACs the plaintext and writes it on.
+
+Nothing reaches the sink that age did not authenticate, and the caller checks the size, the
+SHA-256 and the keyed digest when a chunk ends: restore holds back the tail of each backup's stream
+until its last chunk is checked (HoldbackWriter), so a bad chunk makes `zfs receive` discard it.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, List, Optional, Sequence
+
+from ansible_collections.offsite.zfs.plugins.module_utils import age_cli, codec
+from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, widen_pipe
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError
+
+ZSTD_ENV = "OFFSITE_ZSTD"  # the zstd binary to decompress with, or "library" for zstandard in-process
+HOLD_BACK = 1 << 20  # the END record of a send stream is its last 312 bytes
+
+
+@dataclass
+class Decoded:
+    """What one chunk came to: plaintext bytes written, the stored object's size and SHA-256, and why
+    age or the decompressor refused it ('' when they did not: damaged, or not for these identities)."""
+
+    plain_bytes: int
+    stored_bytes: int
+    sha256: str
+    error: str = ""
+
+
+def find_zstd() -> Optional[str]:
+    value = os.environ.get(ZSTD_ENV, "")
+    if value in ("library", "none"):
+        return None
+    if value:
+        return value if os.access(value, os.X_OK) else None
+    return shutil.which("zstd")
+
+
+def _write_all(fd: int, data: Any) -> None:
+    view = memoryview(data)
+    while len(view):
+        view = view[os.write(fd, view):]
+
+
+class HoldbackWriter:
+    """Writes to a pipe, always keeping the last `hold` bytes back until flush().
+
+    The tail of a send stream (its END record) reaches `zfs receive` only once the caller has checked
+    the chunk it came in; until then, closing the pipe without flush() makes ZFS discard the stream.
+    """
+
+    def __init__(self, pipe: Any, hold: int = HOLD_BACK) -> None:
+        self._fd = pipe.fileno()
+        self._hold = hold
+        self._blocks: Deque[bytes] = collections.deque()
+        self._held = 0
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self._blocks.append(data)
+            self._held += len(data)
+            while self._blocks and self._held - len(self._blocks[0]) >= self._hold:
+                block = self._blocks.popleft()
+                self._held -= len(block)
+                _write_all(self._fd, block)
+        return len(data)
+
+    def flush(self) -> None:
+        while self._blocks:
+            block = self._blocks.popleft()
+            self._held -= len(block)
+            _write_all(self._fd, block)
+
+
+class _Feeder(threading.Thread):
+    """Downloads one object into a pipe, counting and hashing it; resumes at its offset after a failure."""
+
+    def __init__(self, store: Store, key: str, size: int, out_fd: int) -> None:
+        super().__init__(name="offsite-fetch", daemon=True)
+        self.store = store
+        self.key = key
+        self.size = size
+        self.out_fd = out_fd
+        self.sha256 = hashlib.sha256()
+        self.count = 0
+        self.error: Optional[BaseException] = None
+        self.consumer_gone = False  # age stopped reading: the rest is hashed, not passed on
+        self._child: Any = None
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.store.retry(self._once, "download of %s" % self.key)
+        except BaseException as exc:  # handed to the decoding thread
+            self.error = exc
+        finally:
+            try:
+                os.close(self.out_fd)
+            except OSError:
+                pass
+
+    def _once(self) -> None:
+        if self._halt.is_set():
+            return
+        child = self._child = self.store.open_get_stream(self.key, offset=self.count)
+        widen_pipe(child.stdout)
+        fd = child.stdout.fileno()
+        try:
+            while not self._halt.is_set():
+                block = os.read(fd, BLOCK_SIZE)
+                if not block:
+                    break
+                self.sha256.update(block)
+                self.count += len(block)
+                if not self.consumer_gone:
+                    try:
+                        _write_all(self.out_fd, block)
+                    except BrokenPipeError:
+                        self.consumer_gone = True  # go on hashing: a damaged object is told as such
+        finally:
+            err = child.stderr.read()
+            rc = child.wait()
+            child.stdout.close()
+            child.stderr.close()
+        if rc != 0 and not self._halt.is_set():
+            raise self.store.failure("download %s" % self.key, rc, err)
+
+    def stop(self) -> None:
+        self._halt.set()
+        child = self._child
+        if child is not None:
+            try:
+                child.kill()
+            except OSError:
+                pass
+
+
+class ChunkDecoder:
+    """Decodes the chunks of one backup: its identities and its compression."""
+
+    def __init__(self, identities: Sequence[Any], algorithm: str) -> None:
+        self.identities = list(identities)
+        self.algorithm = algorithm
+        age = age_cli.find_age()
+        self.identity_text = age_cli.identity_text(self.identities) if age else None
+        self.age = age if self.identity_text is not None else None
+        self.zstd = find_zstd() if (self.age and algorithm == "zstd") else None
+        self.mode = ("age-cli" if self.age else "pyrage") + ("+zstd-cli" if self.zstd else "")
+
+    def decode(self, store: Store, key: str, size: int, mac: Any, sink: Any) -> Decoded:
+        """Download, decrypt and decompress the object key (size bytes, per the manifest) into sink."""
+        if self.age is None:
+            return self._decode_inline(store, key, mac, sink)
+        return self._decode_cli(store, key, size, mac, sink)
+
+    # -- pyrage in this process (the fallback) ----------------------------------------------------------
+    def _decode_inline(self, store: Store, key: str, mac: Any, sink: Any) -> Decoded:
+        plain = [0]
+        decompressor = codec.decompressor(self.algorithm)
+
+        def emit(data: bytes) -> None:
+            mac.update(data)
+            plain[0] += len(data)
+            sink.write(data)
+
+        out = _Emit(lambda data: decompressor.feed(data, emit))
+        child = store.open_get_stream(key)
+        widen_pipe(child.stdout)
+        reader = DigestReader(child.stdout)
+        error = ""
+        try:
+            try:
+                codec.decrypt_stream(reader, out, self.identities)
+            except (BrokenPipeError, ConnectionResetError, StoreError):
+                raise
+            except Exception as exc:  # pyrage: authentication failed, truncated, not for this key
+                error = str(exc) or type(exc).__name__
+                while reader.read(BLOCK_SIZE):  # the rest still counts for the size and SHA-256
+                    pass
+        finally:
+            err = child.stderr.read()
+            rc = child.wait()
+        if rc != 0:
+            raise store.failure("download %s" % key, rc, err)
+        return Decoded(plain[0], reader.count, reader.sha256.hexdigest(), error)
+
+    # -- age (and zstd) in child processes ----------------------------------------------------------
+    def _decode_cli(self, store: Store, key: str, size: int, mac: Any, sink: Any) -> Decoded:
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, str(self.identity_text).encode("utf-8"))  # below the pipe's capacity
+        finally:
+            os.close(write_end)
+        children: List[subprocess.Popen] = []
+        feeder: Optional[_Feeder] = None
+        ok = False
+        try:
+            try:
+                age = subprocess.Popen([str(self.age), "--decrypt", "-i", "/dev/fd/%d" % read_end],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       pass_fds=(read_end,), bufsize=0)
+            finally:
+                os.close(read_end)
+            children.append(age)
+            widen_pipe(age.stdin)
+            out = age.stdout
+            if self.zstd:
+                unzstd = subprocess.Popen([self.zstd, "-d", "-c", "-q"], stdin=age.stdout, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, bufsize=0)
+                children.append(unzstd)
+                age.stdout.close()  # the zstd child holds it now
+                out = unzstd.stdout
+            widen_pipe(out)
+            feeder = _Feeder(store, key, size, os.dup(age.stdin.fileno()))
+            age.stdin.close()
+            feeder.start()
+            plain = self._drain(out.fileno(), mac, sink)
+            feeder.join()
+            failures = [f for f in (self._failure(child) for child in children) if f]
+            if feeder.error is not None:
+                raise feeder.error
+            ok = True
+        finally:
+            if not ok:
+                if feeder is not None:
+                    feeder.stop()
+                for child in children:
+                    child.kill()
+                for child in children:
+                    child.wait()
+                if feeder is not None:
+                    feeder.join(timeout=30)
+            for child in children:
+                for pipe in (child.stdin, child.stdout, child.stderr):
+                    if pipe is not None:
+                        try:
+                            pipe.close()
+                        except OSError:
+                            pass
+        return Decoded(plain, feeder.count, feeder.sha256.hexdigest(), failures[0] if failures else "")
+
+    def _drain(self, fd: int, mac: Any, sink: Any) -> int:
+        plain = 0
+        decompressor = None if self.zstd else codec.decompressor(self.algorithm)
+
+        def emit(data: bytes) -> None:
+            mac.update(data)
+            sink.write(data)
+
+        while True:
+            block = os.read(fd, BLOCK_SIZE)
+            if not block:
+                break
+            if decompressor is None:
+                plain += len(block)
+                emit(block)
+            else:
+                counted = _Count(emit)
+                decompressor.feed(block, counted)
+                plain += counted.total
+        return plain
+
+    @staticmethod
+    def _failure(child: subprocess.Popen) -> str:
+        """'' when the child exited 0, else the first line it wrote to stderr."""
+        err = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
+        if child.wait() == 0:
+            return ""
+        for prefix in ("age: error: ", "zstd: "):
+            err = err.replace(prefix, "")
+        lines = [line for line in err.strip().splitlines() if line.strip() and "report unexpected" not in line]
+        return lines[0] if lines else "%s exited with %d" % (os.path.basename(str(child.args[0])), child.returncode)
+
+
+class _Emit:
+    """A writable for pyrage's output that hands each piece to a function."""
+
+    def __init__(self, handle: Callable[[bytes], None]) -> None:
+        self.handle = handle
+
+    def write(self, data: Any) -> int:
+        self.handle(bytes(data))
+        return len(data)
+
+
+class _Count:
+    def __init__(self, emit: Callable[[bytes], None]) -> None:
+        self.emit = emit
+        self.total = 0
+
+    def __call__(self, data: bytes) -> None:
+        self.total += len(data)
+        self.emit(data)
