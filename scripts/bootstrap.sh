@@ -8,6 +8,8 @@ cd "$here"
 need_apt=()
 command -v zfs >/dev/null 2>&1 || need_apt+=(zfs-fuse)
 command -v age >/dev/null 2>&1 || need_apt+=(age)
+# zstd: restores decompress with the CLI in a child process (plugins/module_utils/decoder.py).
+command -v zstd >/dev/null 2>&1 || need_apt+=(zstd)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 # restic: the peer in benchmarks/bench.py (the R rows).
 command -v restic >/dev/null 2>&1 || need_apt+=(restic)
@@ -49,4 +51,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q -r requirements-dev.txt "${extra_args[@]}"
     echo "$want" > "$stamp"
 fi
-echo "bootstrap: ready (.venv/bin/python, $(.venv/bin/rclone version 2>/dev/null | head -1 || echo 'rclone missing'))"
+rclone_version="$(.venv/bin/rclone version 2>/dev/null || true)"
+echo "bootstrap: ready (.venv/bin/python, ${rclone_version%%$'\n'*})"
