@@ -6,9 +6,10 @@
 Private to the collection: not an API for other collections.
 
 A module in plugins/modules is its DOCUMENTATION, an argument spec (its own options plus the shared
-ones below) and one call, `run_module(module, "<operation>")`. The shared options are declared here
-once and documented once in the doc fragment offsite.zfs.common (DOCUMENTATION: COMMON_ARGS; KEYS,
-PASSPHRASE, ALLOW_UNSIGNED: the specs of the same names). run_module does what each module did itself:
+ones below, by name: `spec("common", "keys", ..., dataset=dict(...))`) and one call,
+`run_module(module, "<operation>")`. The shared options are declared here once and documented once in
+the doc fragment offsite.zfs.common (DOCUMENTATION: "common"; KEYS, PASSPHRASE, ALLOW_UNSIGNED: the
+specs of those names). run_module does what each module did itself:
 the libraries (respawn in the role's venv, _deps.py), module_utils that do not import, pyrage where the
 operation needs it, the operation from _wiring.py, an OffsiteError as one sentence with its code, a
 failed provider, dataset or drill as a failure, and this run's namespace notes as warnings.
@@ -58,11 +59,18 @@ BACKUP_TUNING_ARGS: Spec = {
 FAILURE_KEYS = ("failed_providers", "failed_datasets", "failed_drills")
 
 
-def spec(*shared: Spec, **own: Dict[str, Any]) -> Spec:
-    """A module's argument spec: its own options and the shared specs it takes."""
+# The shared specs by name; "common", "keys", "passphrase" and "allow_unsigned" are documented by the doc
+# fragments offsite.zfs.common and offsite.zfs.common.<name> (a unit test checks each module extends them).
+SHARED: Dict[str, Spec] = {"common": COMMON_ARGS, "keys": KEY_ARGS, "passphrase": PASSPHRASE_ARGS,
+                           "allow_unsigned": ALLOW_UNSIGNED_ARGS, "scratch": SCRATCH_ARGS,
+                           "backup_tuning": BACKUP_TUNING_ARGS}
+
+
+def spec(*shared: str, **own: Dict[str, Any]) -> Spec:
+    """A module's argument spec: the shared specs it takes, by name (SHARED), and its own options."""
     result: Spec = {}
-    for part in shared:
-        result.update(part)
+    for name in shared:
+        result.update(SHARED[name])
     result.update(own)
     return result
 

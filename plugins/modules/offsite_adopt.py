@@ -92,16 +92,11 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.offsite.zfs.plugins.module_utils._module import (
-    COMMON_ARGS,
-    KEY_ARGS,
-    run_module,
-    spec,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=spec(COMMON_ARGS, KEY_ARGS, dataset=dict(type="str", required=True)),
+    module = AnsibleModule(argument_spec=spec("common", "keys", dataset=dict(type="str", required=True)),
                            supports_check_mode=True)
     run_module(module, "adopt")
 

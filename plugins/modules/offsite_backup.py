@@ -318,18 +318,12 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.offsite.zfs.plugins.module_utils._module import (
-    BACKUP_TUNING_ARGS,
-    COMMON_ARGS,
-    PASSPHRASE_ARGS,
-    run_module,
-    spec,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=spec(
-        COMMON_ARGS, PASSPHRASE_ARGS, BACKUP_TUNING_ARGS,
+        "common", "passphrase", "backup_tuning",
         dataset=dict(type="str"),
         policy=dict(type="bool", default=False),
         datasets=dict(type="list", elements="str"),

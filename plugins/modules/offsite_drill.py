@@ -132,23 +132,16 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.offsite.zfs.plugins.module_utils._module import (
-    COMMON_ARGS,
-    KEY_ARGS,
-    PASSPHRASE_ARGS,
-    SCRATCH_ARGS,
-    run_module,
-    spec,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=spec(
-        COMMON_ARGS, KEY_ARGS, PASSPHRASE_ARGS, SCRATCH_ARGS,
-        datasets=dict(type="list", elements="str"),
-        sample=dict(type="int"),
+        "common", "keys", "passphrase", "scratch",
         files=dict(type="int", default=100),
         all_files=dict(type="bool", default=False),
+        datasets=dict(type="list", elements="str"),
+        sample=dict(type="int"),
     ), supports_check_mode=True, mutually_exclusive=[("scratch_pool", "scratch_dir")])
     run_module(module, "drill")
 

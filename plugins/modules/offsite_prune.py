@@ -149,16 +149,12 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.offsite.zfs.plugins.module_utils._module import (
-    COMMON_ARGS,
-    run_module,
-    spec,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=spec(
-        COMMON_ARGS,
+        "common",
         dataset=dict(type="str"),
         datasets=dict(type="list", elements="str"),
         keep=dict(type="dict"),

@@ -441,20 +441,12 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.offsite.zfs.plugins.module_utils._module import (
-    ALLOW_UNSIGNED_ARGS,
-    COMMON_ARGS,
-    KEY_ARGS,
-    PASSPHRASE_ARGS,
-    SCRATCH_ARGS,
-    run_module,
-    spec,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=spec(
-        COMMON_ARGS, KEY_ARGS, PASSPHRASE_ARGS, ALLOW_UNSIGNED_ARGS, SCRATCH_ARGS,
+        "common", "keys", "passphrase", "allow_unsigned", "scratch",
         dataset=dict(type="str", required=True),
         snapshot=dict(type="str"),
         target=dict(type="str"),

@@ -253,19 +253,12 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.offsite.zfs.plugins.module_utils._module import (
-    ALLOW_UNSIGNED_ARGS,
-    COMMON_ARGS,
-    KEY_ARGS,
-    PASSPHRASE_ARGS,
-    run_module,
-    spec,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=spec(
-        COMMON_ARGS, KEY_ARGS, PASSPHRASE_ARGS, ALLOW_UNSIGNED_ARGS,
+        "common", "keys", "passphrase", "allow_unsigned",
         datasets=dict(type="list", elements="str"),
         verify=dict(type="str", default="none", choices=["none", "objects", "digest", "decrypt"]),
         sample=dict(type="str"),

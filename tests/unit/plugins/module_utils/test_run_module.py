@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
+import yaml
 
 from ansible_collections.offsite.zfs.plugins import module_utils
 from ansible_collections.offsite.zfs.plugins.module_utils import _module, _wiring, codec, namespaces
@@ -155,3 +156,17 @@ def test_policy_mode_and_the_timer_share_one_policy_run(tmp_path, monkeypatch):
     _wiring.backup(params, True)
     _wiring.timer_run(str(path), [], check_mode=False)
     assert runs == [(["tank/b"], True), (["tank/a", "tank/b"], False)]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
+def test_the_shared_specs_a_module_takes_are_the_doc_fragments_it_extends(path: Path):
+    """Declared once (_module.SHARED), documented once (offsite.zfs.common[.name]): the two lists agree."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", None)
+                == "spec")
+    taken = {arg.value for arg in call.args}
+    assert taken <= set(_module.SHARED), path.stem
+    documented = {"common" if f == "offsite.zfs.common" else f[len("offsite.zfs.common."):]
+                  for f in yaml.safe_load(path.read_text(encoding="utf-8").split('DOCUMENTATION = r"""')[1].split(
+                      '"""')[0])["extends_documentation_fragment"] if f.startswith("offsite.zfs.common")}
+    assert documented == taken & {"common", "keys", "passphrase", "allow_unsigned"}, path.stem
