@@ -180,6 +180,11 @@ def run_tree_backup(settings_for: SettingsFor, root: str, snapshot: Optional[str
     result["msg"] = (f"{root}@{snapshot} recursively: {done} datasets {'planned' if check_mode else 'backed up'}, "
                      f"{len(result['failed_datasets'])} failed, {len(excluded)} excluded, "
                      f"{len(result['skipped'])} skipped")
+    return _with_failures(result)
+
+
+def _with_failures(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The tree's result, its message followed by each failed dataset's own."""
     if result["failed_datasets"]:
         result["msg"] += "; " + "; ".join(
             f"{d}: {result['datasets'][d].get('msg')}" for d in result["failed_datasets"])
@@ -338,7 +343,4 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
     result["msg"] = (f"{'would restore' if check_mode else 'restored'} {root}@{snapshot} recursively into {target}: "
                      f"{restored} datasets ({human_bytes(total)}), {len(result['failed_datasets'])} failed, "
                      f"{len(result['skipped'])} skipped, {len(excluded)} excluded")
-    if result["failed_datasets"]:
-        result["msg"] += "; " + "; ".join(
-            f"{d}: {result['datasets'][d]['msg']}" for d in result["failed_datasets"])
-    return result
+    return _with_failures(result)
