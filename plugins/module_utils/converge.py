@@ -231,4 +231,3 @@ def summary(result: Dict[str, Any]) -> str:
     if not parts:
         return "The policy names no dataset; add some under datasets."
     return "; ".join(parts)
-

@@ -156,9 +156,9 @@ class DatasetPolicy:
         providers = entry.get("providers")
         if isinstance(providers, str):
             providers = [n.strip() for n in providers.split(",") if n.strip()]
+        wanted = None if providers in (None, ["all"]) else _names({"providers": providers}, "providers", dataset)
         return cls(
-            wanted_providers=None if providers in (None, ["all"]) else _names({"providers": providers},
-                                                                             "providers", dataset),
+            wanted_providers=wanted,
             every=_duration(entry, "every", dataset, DAY),
             at=at,
             slack=_duration(entry, "slack", dataset, None),

@@ -105,8 +105,7 @@ def test_resolve_hands_out_typed_fields_and_no_policy_dict(tmp_path):
     assert dataclasses.replace(settings, keep=Keep(daily=2)).keep.rules() == {"daily": 2}
 
 
-def test_the_schema_refuses_first_bad_config_and_the_typed_parse_covers_hosts_without_jsonschema(tmp_path,
-                                                                                                  monkeypatch):
+def test_the_schema_refuses_a_bad_config_and_the_typed_parse_covers_hosts_without_jsonschema(tmp_path, monkeypatch):
     cfg = dict(_config(every="soon"), state_dir=str(tmp_path))
     with pytest.raises(OffsiteError) as caught:
         resolve.resolve(cfg, "tank/data", {}, source="The config file /etc/offsite/offsite.yml")
