@@ -150,9 +150,9 @@ class DatasetPolicy:
     @classmethod
     def parse(cls, entry: Dict[str, Any], dataset: str = "") -> "DatasetPolicy":
         """From one merged entry of the config file (config.dataset_entry); every value is checked here, once."""
-        at = _text(entry, "at", dataset)
-        if at is not None:
-            schedule.parse_at(at, _where("at", dataset))
+        at = entry.get("at")
+        if at not in (None, ""):
+            schedule.parse_at(at, _where("at", dataset))  # a time of day like 02:00 or 02:00Z, else bad_value
         providers = entry.get("providers")
         if isinstance(providers, str):
             providers = [n.strip() for n in providers.split(",") if n.strip()]
@@ -160,7 +160,7 @@ class DatasetPolicy:
         return cls(
             wanted_providers=wanted,
             every=_duration(entry, "every", dataset, DAY),
-            at=at,
+            at=None if at in (None, "") else str(at).strip(),
             slack=_duration(entry, "slack", dataset, None),
             full_every=FullEvery.parse(entry.get("full_every"), dataset),
             keep=Keep.parse(entry.get("keep"), dataset),
