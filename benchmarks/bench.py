@@ -52,7 +52,7 @@ import harness  # noqa: E402  (real parts: pools, S3 server, age keys, ansible)
 
 sys.path.insert(0, str(harness.collection_link()))
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, policy  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, resolve  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.common import parse_size  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import (  # noqa: E402
     ChunkRecord,
@@ -204,7 +204,7 @@ def child_main(argv: List[str]) -> None:
     kind, config_path, dataset = argv[0], argv[1], argv[2]
     with open(config_path, "r", encoding="utf-8") as handle:
         spec = json.load(handle)
-    settings = policy.resolve(spec["config"], dataset, spec.get("params", {}))
+    settings = resolve.resolve(spec["config"], dataset, spec.get("params", {}))
     if kind == "backup":
         from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
         result = run_backup(settings, snapshot=spec["snapshot"])

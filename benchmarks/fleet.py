@@ -34,7 +34,7 @@ from fleet_ssh import Fleet, recap  # noqa: E402
 
 sys.path.insert(0, str(harness.collection_link()))
 
-from ansible_collections.offsite.zfs.plugins.module_utils import policy  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils import resolve  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge  # noqa: E402
 
@@ -114,7 +114,7 @@ def main() -> int:
         def prime(name: str) -> None:
             config = configs[name]
             dataset = next(iter(config["datasets"]))
-            settings = policy.resolve(config, dataset, {})
+            settings = resolve.resolve(config, dataset, {})
             now = time.time()
             for index in range(per_host):
                 snap = "%s-%s" % (name, stamp(now - (per_host - index) * HOUR))
@@ -132,7 +132,7 @@ def main() -> int:
         name = names[0]
         dataset = next(iter(configs[name]["datasets"]))
         started = time.time()
-        result = converge(lambda ds: policy.resolve(configs[name], ds, {}), [dataset])
+        result = converge(lambda ds: resolve.resolve(configs[name], ds, {}), [dataset])
         in_process = time.time() - started
         assert result["changed"] is False, result
         env = {"ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "benchmarks" / "callback_plugins"),

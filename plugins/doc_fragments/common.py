@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options every offsite.zfs module shares.
+    # Options every offsite.zfs module shares (their specs: plugins/module_utils/_module.py, COMMON_ARGS).
     DOCUMENTATION = r"""
 options:
   config:
@@ -80,4 +80,43 @@ requirements:
 notes:
   - Identities, passphrases and rclone secrets are never written to disk, never put in a child process's
     argv, and never logged.
+"""
+
+    # The keys that decrypt: offsite_restore, offsite_drill, offsite_status (verify=decrypt), offsite_adopt
+    # (_module.KEY_ARGS). Used as offsite.zfs.common.keys.
+    KEYS = r"""
+options:
+  identity:
+    description:
+      - The text of an age identity file (C(AGE-SECRET-KEY-1...)) or an unencrypted SSH private key, to decrypt
+        backups.
+      - Never logged, never written to disk.
+    type: str
+  identity_file:
+    description:
+      - Path of an age identity file or SSH private key on the managed node, to decrypt backups.
+    type: path
+"""
+
+    # Passphrase mode (_module.PASSPHRASE_ARGS). Used as offsite.zfs.common.passphrase.
+    PASSPHRASE = r"""
+options:
+  passphrase:
+    description:
+      - The passphrase of passphrase mode. A backup made with no recipients configured is encrypted with it (age
+        scrypt, wrapping a per-backup key); restoring, drilling or decrypting such a backup needs it again.
+      - Never logged, never written to disk.
+    type: str
+"""
+
+    # Signed manifests (_module.ALLOW_UNSIGNED_ARGS). Used as offsite.zfs.common.allow_unsigned.
+    ALLOW_UNSIGNED = r"""
+options:
+  allow_unsigned:
+    description:
+      - Accept backups whose manifest carries no signature when the policy lists signers (backups made
+        before signing was set up, and adopted legacy backups). A manifest with a wrong signature is refused
+        even so. See C(docs/security.md).
+      - When not set, the config file's C(allow_unsigned) applies (default V(false)).
+    type: bool
 """

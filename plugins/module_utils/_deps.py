@@ -23,11 +23,11 @@ from typing import Any, List, Optional
 from ansible.module_utils.common.respawn import has_respawned, respawn_module
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.config import DEFAULT_CONFIG
 
 LIBRARIES = ("pyrage", "zstandard", "yaml")
 DEFAULT_VENV = "/opt/offsite/venv"
 MARKER_NAME = "offsite-python"
-DEFAULT_CONFIG = "/etc/offsite/offsite.yml"
 
 
 def missing_libraries() -> List[str]:

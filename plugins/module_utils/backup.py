@@ -141,7 +141,7 @@ class ProviderRun:
         # A bookmark of a backed-up snapshot ties this dataset to its backups as a snapshot does.
         known = list(self.local) + ([base] if base is not None and base not in self.local else [])
         self.lineage = lineage.for_backup(settings.dataset, name, settings.namespace, known, backups,
-                                          bool((settings.policy or {}).get("new_lineage")),
+                                          settings.new_lineage,
                                           origin=self.zfs.origin(settings.dataset))
         self.result["lineage"] = lineage.label(self.lineage)
         self.base = base
@@ -167,7 +167,7 @@ class ProviderRun:
 
     def keep_base(self) -> None:
         """Hold (and bookmark) what was just backed up, the base of the next incremental (holds.py)."""
-        if not self.check_mode and (self.settings.policy or {}).get("hold_base", True):
+        if not self.check_mode and self.settings.hold_base:
             kept = holds.keep_base_safely(self.zfs, self.settings.state_dir, self.settings.namespace,
                                           self.store.name, self.snapshot, self.local)
             self.result["base_hold"] = kept

@@ -20,14 +20,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, schedule, snapshot_managers
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import already_present, run_backup
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings, FullEvery
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Snapshot, Zfs
 
-DEFAULT_EVERY = "1d"
-DEFAULT_FULL_EVERY = "30d"
-DEFAULT_PREFIX = "offsite"
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 
 
@@ -50,20 +47,20 @@ def due(snaps: Sequence[Snapshot], prefix: str, every: float, now: float,
     return is_due, latest, "the newest snapshot %s is %s" % (latest.name, why)
 
 
-def full_reason(backups: Sequence[catalog.Backup], full_every: Any, now: float) -> Optional[str]:
+def full_reason(backups: Sequence[catalog.Backup], full_every: FullEvery, now: float) -> Optional[str]:
     """Why the next backup to this provider must be full (None: an incremental is fine)."""
     usable = [b for b in backups if b.intact]
     latest = catalog.latest_backup(usable)
     if latest is None:
         return "the provider has no backup of this dataset yet"
     chain = catalog.resolve_chain(usable, latest.manifest.snapshot.guid) or []
-    if isinstance(full_every, dict):
-        limit = int(full_every.get("incrementals", 0))
+    if full_every.incrementals is not None:
+        limit = full_every.incrementals
         incrementals = max(0, len(chain) - 1)
         if incrementals >= limit:
             return "the newest chain has %d incrementals (full_every: {incrementals: %d})" % (incrementals, limit)
         return None
-    seconds = parse_duration(full_every, "full_every")
+    seconds = full_every.seconds or 0.0
     fulls = [b for b in usable if b.manifest.kind == "full"]
     newest = max((b.manifest.snapshot.creation for b in fulls), default=None)
     if newest is None:
@@ -95,28 +92,24 @@ def converge_dataset(settings: DatasetSettings, check_mode: bool = False, now: O
 def _converge_dataset(settings: DatasetSettings, check_mode: bool, now: Optional[float], zfs: Optional[Zfs],
                       stores: Optional[Dict[str, Store]],
                       tree_backup: Optional[Callable[..., Dict[str, Any]]]) -> Dict[str, Any]:
-    policy = settings.policy or {}
     now = time.time() if now is None else now
-    prefix = policy.get("snapshot_prefix") or DEFAULT_PREFIX
-    every = parse_duration(policy.get("every", DEFAULT_EVERY), "every of %s" % settings.dataset)
-    full_every = policy.get("full_every", DEFAULT_FULL_EVERY)
+    prefix = settings.snapshot_prefix
     zfs = zfs or Zfs(settings.zfs)
     dataset = settings.dataset
-    if policy.get("snapshot_pattern"):  # a snapshot manager's snapshots: back up its newest, take none
-        is_due, latest, why = snapshot_managers.newest_matching(zfs.snapshots(dataset), policy["snapshot_pattern"],
+    if settings.snapshot_pattern:  # a snapshot manager's snapshots: back up its newest, take none
+        is_due, latest, why = snapshot_managers.newest_matching(zfs.snapshots(dataset), settings.snapshot_pattern,
                                                                 dataset)
     else:
-        plan = schedule.make(every, policy.get("at"), policy.get("slack"), dataset)
-        is_due, latest, why = due(zfs.snapshots(dataset), prefix, every, now, plan)
+        plan = settings.schedule(dataset)
+        is_due, latest, why = due(zfs.snapshots(dataset), prefix, settings.every, now, plan)
     result: Dict[str, Any] = {"dataset": dataset, "due": is_due, "reason": why, "snapshot_created": False,
                               "changed": False, "providers": {}, "failed_providers": []}
     target_name = snapshot_name(prefix, now) if is_due else latest.name
     result["snapshot"] = target_name
-    recursive = bool(policy.get("recursive", False))
-    if recursive and tree_backup is not None:
+    if settings.recursive and tree_backup is not None:
         # The tree code takes the recursive snapshot and backs up every child; present means unchanged.
         outcome = tree_backup(dataset, snapshot=target_name, create=is_due, check_mode=check_mode,
-                              exclude=policy.get("exclude") or [], policy_now=now)
+                              exclude=list(settings.exclude), policy_now=now)
         outcome.update(due=is_due, reason=why, snapshot=target_name)
         return outcome
     if is_due and not check_mode:
@@ -125,17 +118,16 @@ def _converge_dataset(settings: DatasetSettings, check_mode: bool, now: Optional
         result["changed"] = True
     snaps = zfs.snapshots(dataset)
     target = next((s for s in snaps if s.name == target_name), None)
-    missing = backup_where_missing(settings, target_name, target, full_every, now, check_mode, zfs, stores)
+    missing = backup_where_missing(settings, target_name, target, now, check_mode, zfs, stores)
     result["providers"] = missing["providers"]
     result["failed_providers"] = missing["failed_providers"]
     result["changed"] = result["changed"] or missing["changed"]
     return result
 
 
-def backup_where_missing(settings: DatasetSettings, target_name: str, target: Optional[Snapshot], full_every: Any,
-                         now: float, check_mode: bool, zfs: Zfs, stores: Optional[Dict[str, Store]] = None
-                         ) -> Dict[str, Any]:
-    """Back target_name up to each selected provider that lacks it, full or incremental per full_every.
+def backup_where_missing(settings: DatasetSettings, target_name: str, target: Optional[Snapshot], now: float,
+                         check_mode: bool, zfs: Zfs, stores: Optional[Dict[str, Store]] = None) -> Dict[str, Any]:
+    """Back target_name up to each selected provider that lacks it, full or incremental per settings.full_every.
 
     target is None in check mode when the snapshot would be taken now. Returns providers (one entry
     each: present, planned, uploaded, resumed or failed), failed_providers and changed.
@@ -156,7 +148,7 @@ def backup_where_missing(settings: DatasetSettings, target_name: str, target: Op
                                              "message": "%s@%s is already backed up to %s." % (
                                                  dataset, target_name, name)}
                 continue
-            reason = full_reason(backups, full_every, now)
+            reason = full_reason(backups, settings.full_every, now)
             if target is None:  # check mode, the snapshot would be taken now
                 result["providers"][name] = {
                     "provider": name, "status": "planned", "changed": True, "kind": "full" if reason else "incremental",
@@ -239,16 +231,3 @@ def summary(result: Dict[str, Any]) -> str:
     if not parts:
         return "The policy names no dataset; add some under datasets."
     return "; ".join(parts)
-
-
-def policy_datasets(config: Dict[str, Any], wanted: Optional[Sequence[str]] = None) -> List[str]:
-    """The datasets to converge: all in the policy, or the named ones (each in the policy or below one)."""
-    configured = list((config.get("datasets") or {}).keys())
-    if not wanted:
-        return configured
-    for name in wanted:
-        if not any(name == c or name.startswith(c + "/") for c in configured):
-            raise OffsiteError("The dataset %s is not in the policy (datasets: %s); add it under datasets or back "
-                               "it up with dataset=%s and no policy." % (
-                                   name, ", ".join(configured) or "none", name), "not_in_policy")
-    return list(wanted)

@@ -20,25 +20,11 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Iterable, Optional, Sequence
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
-    human_bytes,
-    parse_duration,
-    parse_size,
-)
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_bytes, parse_size
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DAY, DatasetPolicy, FullEvery, policy_of
 
-DAY = 86400.0
 # The period of each keep rule; `last` counts snapshots, one per `every`.
 PERIODS = {"hourly": 3600.0, "daily": DAY, "weekly": 7 * DAY, "monthly": 30.44 * DAY, "yearly": 365.25 * DAY}
-RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
-DEFAULT_EVERY = "1d"  # converge.py's defaults (tests/unit checks they agree)
-DEFAULT_FULL_EVERY = "30d"
-
-
-def keep_rules(keep: Optional[Dict[str, Any]]) -> Dict[str, int]:
-    keep = keep or {}
-    return {r: int(keep[r]) for r in RULES if isinstance(keep.get(r), int) and not isinstance(keep[r], bool)
-            and keep[r] > 0}
 
 
 def reach(rules: Dict[str, int], every: float) -> float:
@@ -47,22 +33,21 @@ def reach(rules: Dict[str, int], every: float) -> float:
     return max(spans) if spans else 0.0
 
 
-def full_interval(full_every: Any, every: float) -> float:
+def full_interval(full_every: FullEvery, every: float) -> float:
     """F: seconds between full backups."""
-    if isinstance(full_every, dict):
-        return (int(full_every.get("incrementals", 0)) + 1) * every
-    return max(parse_duration(full_every, "full_every"), every)
+    if full_every.incrementals is not None:
+        return (full_every.incrementals + 1) * every
+    return max(full_every.seconds or 0.0, every)
 
 
-def plan(policy: Dict[str, Any], full_bytes: Optional[int] = None, incremental_bytes: Optional[int] = None
+def plan(policy: DatasetPolicy, full_bytes: Optional[int] = None, incremental_bytes: Optional[int] = None
          ) -> Dict[str, Any]:
-    """The steady state one provider reaches for one dataset under policy (every, full_every, keep)."""
-    every = max(parse_duration(policy.get("every") or DEFAULT_EVERY, "every"), 1.0)
-    rules = keep_rules(policy.get("keep"))
+    """The steady state one provider reaches for one dataset under its policy (every, full_every, keep)."""
+    every = max(policy.every or DAY, 1.0)  # every: 0 (a snapshot each run) is costed as the default, 1d
+    rules = policy.keep.rules()
     out: Dict[str, Any] = {"keep": rules, "every_seconds": every, "reach_seconds": None, "full_every_seconds": None,
                            "full_copies": None, "incrementals": None, "estimated_stored_bytes": None}
-    full_every = policy.get("full_every", DEFAULT_FULL_EVERY)
-    interval = full_interval(full_every, every)
+    interval = full_interval(policy.full_every, every)
     out["full_every_seconds"] = interval
     if not rules:  # nothing is ever deleted: the copies grow without bound
         return out
@@ -91,7 +76,7 @@ def sizes(backups: Sequence[Any]) -> Dict[str, Optional[int]]:
             "incremental": int(sum(incrementals) / len(incrementals)) if incrementals else None}
 
 
-def provider_cost(backups: Sequence[Any], kept_ids: Iterable[str], policy: Dict[str, Any]) -> Dict[str, Any]:
+def provider_cost(backups: Sequence[Any], kept_ids: Iterable[str], policy: DatasetPolicy) -> Dict[str, Any]:
     """One dataset on one provider: stored bytes and full copies now, after the prune, and in the steady state."""
     kept = set(kept_ids)
     complete = [b for b in backups if getattr(b, "manifest", None) is not None]
@@ -168,7 +153,6 @@ def policy_cost(config: Dict[str, Any], sizes_given: Optional[Dict[str, Any]] = 
     sizes_given: dataset -> the stored size of one full backup (SIZE) or {full: SIZE, incremental: SIZE}, for
     the estimate; the stored bytes now are on the providers only (offsite_prune in check mode reports them).
     """
-    from ansible_collections.offsite.zfs.plugins.module_utils.policy import merged
     sizes_given = sizes_given or {}
     if not isinstance(sizes_given, dict):
         raise OffsiteError("sizes must be a mapping of dataset to a size (1TiB) or to a mapping with the keys full "
@@ -177,14 +161,10 @@ def policy_cost(config: Dict[str, Any], sizes_given: Optional[Dict[str, Any]] = 
     providers = sorted(config.get("providers") or {})
     out: Dict[str, Dict[str, Any]] = {name: {"datasets": {}} for name in providers}
     for dataset in sorted(config.get("datasets") or {}):
-        settings = merged(config, dataset)
-        chosen = settings.get("providers")
-        if chosen in (None, "all", ["all"]):
-            chosen = providers
-        elif isinstance(chosen, str):
-            chosen = [chosen]
+        policy = policy_of(config, dataset)
+        chosen = policy.wanted_providers or providers
         size = _size_of(sizes_given.get(dataset), dataset)
-        steady = plan(settings, size["full"], size["incremental"])
+        steady = plan(policy, size["full"], size["incremental"])
         for name in chosen:
             if name in out:
                 out[name]["datasets"][dataset] = steady

@@ -28,8 +28,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     human_bytes,
     write_private_file,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 

@@ -25,8 +25,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import L
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_read import read_stream
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import end_guid
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 

@@ -15,6 +15,7 @@ keep rule nothing is deleted.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import re
@@ -33,13 +34,10 @@ from ansible_collections.offsite.zfs.plugins.module_utils import (
     locks,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import RULES, DatasetSettings, Keep
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Zfs
 
-RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
-DEFAULT_INCOMPLETE_AFTER = "2d"
-DEFAULT_PREFIX = "offsite"
 _PERIODS = {
     "hourly": "%Y-%m-%dT%H",
     "daily": "%Y-%m-%d",
@@ -243,10 +241,14 @@ def to_item(backup: catalog.Backup) -> Item:
                 base_guid=manifest.base.guid if manifest.base else None, intact=backup.intact)
 
 
-def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[str, Any]],
-                   incomplete_after: float, check_mode: bool, now: Optional[float] = None) -> Dict[str, Any]:
-    """Prune one dataset's backups on one provider, holding its backup lock (so backups wait)."""
+def prune_provider(settings: DatasetSettings, store: Store, keep: Any, incomplete_after: float, check_mode: bool,
+                   now: Optional[float] = None) -> Dict[str, Any]:
+    """Prune one dataset's backups on one provider, holding its backup lock (so backups wait).
+
+    keep: the rules to apply (a settings.Keep or its mapping), which may differ from the policy's.
+    """
     dataset, name = settings.dataset, store.name
+    keep = Keep.parse(keep)
     now = time.time() if now is None else now
     entry: Dict[str, Any] = {"provider": name, "changed": False, "kept": [], "deleted": [], "damaged": [],
                              "incomplete_deleted": [], "incomplete_kept": [], "abandoned_deleted": []}
@@ -266,8 +268,8 @@ def prune_provider(settings: DatasetSettings, store: Store, keep: Optional[Dict[
         if others:  # never apply this host's keep rules to another host's backups
             raise OffsiteError("Prune of %s on %s refused: %s." % (
                 dataset, name, hostid.describe(settings.namespace, others, own)), "foreign_host")
-        decision = lineage.plan_per_lineage(lambda some: [to_item(b) for b in some], complete, keep, plan)
-        entry["cost"] = costs.provider_cost(backups, decision.keep, dict(settings.policy or {}, keep=keep or {}))
+        decision = lineage.plan_per_lineage(lambda some: [to_item(b) for b in some], complete, keep.rules(), plan)
+        entry["cost"] = costs.provider_cost(backups, decision.keep, dataclasses.replace(settings, keep=keep))
         by_id = {b.backup_id: b for b in backups}
         for backup_id, reasons in sorted(decision.keep.items()):
             entry["kept"].append({"backup_id": backup_id, "snapshot": by_id[backup_id].snapshot_name,
@@ -384,18 +386,19 @@ def protected_local(snaps: Sequence[LocalSnapshot], provider_items: Dict[str, Li
 
 
 def prune_dataset(settings: DatasetSettings, check_mode: bool, zfs: Optional[Zfs] = None,
-                  stores: Optional[Dict[str, Store]] = None, keep: Optional[Dict[str, Any]] = None,
-                  incomplete_after: Any = None, local: Optional[bool] = None,
-                  now: Optional[float] = None) -> Dict[str, Any]:
-    """Prune one dataset on every selected provider (and, when asked, its local snapshots)."""
-    policy = settings.policy or {}
-    keep = dict(policy.get("keep") or {}) if keep is None else keep
-    threshold = parse_duration(incomplete_after if incomplete_after is not None else
-                               policy.get("prune_incomplete_after", DEFAULT_INCOMPLETE_AFTER),
-                               "prune_incomplete_after")
-    local = bool(policy.get("prune_local_snapshots", False)) if local is None else local
+                  stores: Optional[Dict[str, Store]] = None, keep: Any = None, incomplete_after: Any = None,
+                  local: Optional[bool] = None, now: Optional[float] = None) -> Dict[str, Any]:
+    """Prune one dataset on every selected provider (and, when asked, its local snapshots).
+
+    keep, incomplete_after (a duration) and local override the policy's keep, prune_incomplete_after and
+    prune_local_snapshots (offsite_prune's parameters).
+    """
+    keep = settings.keep if keep is None else Keep.parse(keep)
+    threshold = settings.prune_incomplete_after if incomplete_after is None else parse_duration(
+        incomplete_after, "prune_incomplete_after")
+    local = settings.prune_local_snapshots if local is None else local
     result: Dict[str, Any] = {"dataset": settings.dataset, "changed": False, "providers": {},
-                              "failed_providers": [], "keep": rules_of(keep)}
+                              "failed_providers": [], "keep": keep.rules()}
     items: Dict[str, List[Item]] = {}
     for name in settings.selected:
         store = (stores or {}).get(name) or Store(settings.providers[name])
@@ -421,7 +424,7 @@ def prune_dataset(settings: DatasetSettings, check_mode: bool, zfs: Optional[Zfs
                 if moved:
                     entry["base_hold"] = moved
     if local:
-        result["local"] = _prune_local(settings, zfs or Zfs(settings.zfs), keep, items, check_mode,
+        result["local"] = _prune_local(settings, zfs or Zfs(settings.zfs), keep.rules(), items, check_mode,
                                        bool(result["failed_providers"]))
         result["changed"] = result["changed"] or bool(result["local"].get("deleted"))
     return result
@@ -439,7 +442,7 @@ def _left_for_prune_host(dataset: str, entry: Dict[str, Any]) -> Dict[str, Any]:
 
 def _prune_local(settings: DatasetSettings, zfs: Zfs, keep: Dict[str, Any], items: Dict[str, List[Item]],
                  check_mode: bool, provider_failed: bool) -> Dict[str, Any]:
-    prefix = (settings.policy or {}).get("snapshot_prefix") or DEFAULT_PREFIX
+    prefix = settings.snapshot_prefix
     outcome: Dict[str, Any] = {"kept": [], "deleted": [], "ignored": []}
     if provider_failed:
         outcome["message"] = "local snapshots left alone: a provider could not be pruned"
@@ -464,12 +467,11 @@ def _prune_local(settings: DatasetSettings, zfs: Zfs, keep: Dict[str, Any], item
 
 def tree_of(settings: DatasetSettings, zfs: Optional[Zfs] = None) -> List[str]:
     """The datasets a policy entry covers: itself, and with `recursive` every descendant not excluded."""
-    policy = settings.policy or {}
-    if not policy.get("recursive"):
+    if not settings.recursive:
         return [settings.dataset]
     from ansible_collections.offsite.zfs.plugins.module_utils.tree import is_excluded, validate_patterns
     zfs = zfs or Zfs(settings.zfs)
     if not zfs.exists(settings.dataset):
         return [settings.dataset]
-    patterns = validate_patterns(policy.get("exclude") or [])
+    patterns = validate_patterns(list(settings.exclude))
     return [d for d in zfs.children(settings.dataset) if not is_excluded(d, settings.dataset, patterns)]

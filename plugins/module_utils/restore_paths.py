@@ -20,8 +20,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_provider,
     validate_snapshot,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, Source, find_source, run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 

@@ -406,7 +406,7 @@ def reference_errors(config: Any) -> List[str]:
 def errors(config: Any) -> List[str]:
     """Every problem of a policy, 'path: rule' each; [] when it is valid.
 
-    Without jsonschema only the reference checks run (policy.check_structure covers the basics).
+    Without jsonschema only the reference checks run (config.check_structure covers the basics).
     """
     found = schema_errors(config) if HAS_JSONSCHEMA else []
     if not found:

@@ -46,8 +46,9 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     parse_duration,
     validate_dataset,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import settings_from_config
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import default_namespace
+from ansible_collections.offsite.zfs.plugins.module_utils.config import configured as configured_datasets
+from ansible_collections.offsite.zfs.plugins.module_utils.resolve import default_namespace, from_params
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.status_drills import add_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.status_legacy import legacy_report
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
@@ -424,7 +425,14 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
         limit = [limit]
     limit = [validate_dataset(d) for d in limit] if limit else None
 
-    host = settings_from_config(config, params, _HOST_SCOPE)
+    resolved: Dict[str, DatasetSettings] = {}
+
+    def settings_for(dataset: str) -> DatasetSettings:
+        if dataset not in resolved:
+            resolved[dataset] = from_params(config, params, dataset)
+        return resolved[dataset]
+
+    host = settings_for(_HOST_SCOPE)
     namespace = host.namespace
     own_namespace = default_namespace(config, host.providers, host.state_dir, host.zfs)[0]
     compare_local = params.get("compare_local")
@@ -447,7 +455,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
                                              name, exc.message)))
 
     # Configured datasets are this host's: they say nothing about another host's namespace.
-    configured = [d for d in (config.get("datasets") or {}) if isinstance(d, str)] if compare_local or \
+    configured = configured_datasets(config) if compare_local or \
         namespace == own_namespace else []
     found: Dict[str, set] = {}
     for name, listing in listings.items():
@@ -472,11 +480,8 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
 
     datasets: Dict[str, Dict[str, Any]] = {}
     for ds in names:
-        settings = settings_from_config(config, params, ds)
-        ds_max_age = max_age_param
-        if ds_max_age in (None, ""):
-            value = settings.policy.get("max_age")
-            ds_max_age = parse_duration(value, "max_age of %s" % ds) if value not in (None, "") else None
+        settings = settings_for(ds)
+        ds_max_age = settings.max_age if max_age_param in (None, "") else max_age_param
         is_configured = ds in configured or limit is not None
         expected = [p for p in settings.selected if p in listings] if is_configured else []
         reporting = [p for p in provider_names if p in listings and (p in expected or p in found.get(ds, ()))]
@@ -495,7 +500,7 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
                     ds, name, hostid.describe(namespace, others, hostid.read(host.state_dir) or ""))))
         ds_problems.extend(status_bases.status_problems(
             zfs, ds, local, {n: listings[n].for_dataset(ds) for n in reporting}, per_provider, host.state_dir,
-            namespace, (settings.policy or {}).get("hold_base", True)))
+            namespace, settings.hold_base))
         for name in listings if compare_local else ():  # this host's ledger: vanished or rolled-back backups
             for code, severity, backup_id, message in ledger.check(settings.state_dir, namespace, name, ds,
                                                                    listings[name].for_dataset(ds)):
@@ -532,11 +537,9 @@ def run_status(config: Dict[str, Any], params: Optional[Dict[str, Any]] = None, 
             "problems": ds_problems, "health": health_of(ds_problems),
         }
 
-    add_drills(host.state_dir, datasets, lambda d: settings_from_config(config, params, d).policy, now, problem,
-               health_of)
+    add_drills(host.state_dir, datasets, settings_for, now, problem, health_of)
     sampled = run_sampled(host.state_dir, sample, verify, listings, store_for, namespace, keys, datasets,
-                          lambda d: settings_from_config(config, params, d).policy, now, problem,
-                          health_of) if per_backup_verify != verify else None
+                          settings_for, now, problem, health_of) if per_backup_verify != verify else None
 
     if limit is None and compare_local:  # snapshots here, nothing offsite, not excluded (status_local.py)
         guids = [b.guid for listing in listings.values() for b in listing.backups.values() if b.complete]

@@ -13,8 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import human_duration, parse_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.drill import load_records
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 
 
 def _iso(epoch: Optional[float]) -> Optional[str]:
@@ -45,7 +46,7 @@ def drill_problems(dataset: str, providers: List[str], records: Dict[str, Dict[s
     return found
 
 
-def add_drills(state_dir: str, datasets: Dict[str, Dict[str, Any]], policy_for: Callable[[str], Dict[str, Any]],
+def add_drills(state_dir: str, datasets: Dict[str, Dict[str, Any]], policy_for: Callable[[str], DatasetPolicy],
                now: float, problem: Callable[..., Dict[str, Any]],
                health_of: Callable[[List[Dict[str, Any]]], str]) -> None:
     """Add `drills` to every dataset entry of a status report, with their problems and the new health."""
@@ -61,9 +62,7 @@ def add_drills(state_dir: str, datasets: Dict[str, Dict[str, Any]], policy_for: 
                     "result": record.get("result"), "seconds": record.get("seconds"),
                     "bytes": record.get("bytes"), "snapshot": record.get("snapshot"),
                     "files": record.get("files"), "message": record.get("message")}
-        value = (policy_for(ds) or {}).get("drill_every")
-        every = parse_duration(value, "drill_every of %s" % ds) if value not in (None, "") else None
-        found = drill_problems(ds, providers, records, every, now, problem)
+        found = drill_problems(ds, providers, records, policy_for(ds).drill_every, now, problem)
         if found:
             entry["problems"].extend(found)
             entry["health"] = health_of(entry["problems"])

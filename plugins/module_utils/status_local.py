@@ -19,6 +19,8 @@ import fnmatch
 from typing import Any, Dict, Iterable, List, Optional, Set
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.config import configured
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import policy_of
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
 CODE = "nothing_offsite"
@@ -49,18 +51,15 @@ def _matches(dataset: str, patterns: List[str]) -> bool:
 
 def excluded(dataset: str, config: Dict[str, Any]) -> bool:
     """True when the policy leaves the dataset out on purpose (see the module docstring)."""
-    defaults = (config.get("defaults") or {}).get("exclude") or []
-    patterns = [str(p).strip("/") for p in defaults if isinstance(p, str)]
+    patterns = [p.strip("/") for p in policy_of(config, None).exclude]
     if patterns and _matches(dataset, patterns):
         return True
-    from ansible_collections.offsite.zfs.plugins.module_utils.policy import merged
     from ansible_collections.offsite.zfs.plugins.module_utils.tree import is_excluded
-    for root in config.get("datasets") or {}:
-        if not isinstance(root, str) or not dataset.startswith(root + "/"):
+    for root in configured(config):
+        if not dataset.startswith(root + "/"):
             continue
-        settings = merged(config, root)
-        entry = [str(p).strip("/") for p in (settings.get("exclude") or []) if isinstance(p, str)]
-        if settings.get("recursive") and is_excluded(dataset, root, entry):
+        policy = policy_of(config, root)
+        if policy.recursive and is_excluded(dataset, root, [p.strip("/") for p in policy.exclude]):
             return True
     return False
 

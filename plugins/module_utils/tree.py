@@ -30,10 +30,10 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_dataset,
     validate_snapshot,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import DEFAULT_FULL_EVERY, backup_where_missing
+from ansible_collections.offsite.zfs.plugins.module_utils.converge import backup_where_missing
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, find_source, run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Zfs
 
@@ -180,6 +180,11 @@ def run_tree_backup(settings_for: SettingsFor, root: str, snapshot: Optional[str
     result["msg"] = (f"{root}@{snapshot} recursively: {done} datasets {'planned' if check_mode else 'backed up'}, "
                      f"{len(result['failed_datasets'])} failed, {len(excluded)} excluded, "
                      f"{len(result['skipped'])} skipped")
+    return _with_failures(result)
+
+
+def _with_failures(result: Dict[str, Any]) -> Dict[str, Any]:
+    """The tree's result, its message followed by each failed dataset's own."""
     if result["failed_datasets"]:
         result["msg"] += "; " + "; ".join(
             f"{d}: {result['datasets'][d].get('msg')}" for d in result["failed_datasets"])
@@ -190,8 +195,7 @@ def _policy_child(settings: DatasetSettings, snapshot: str, now: float, check_mo
                   stores: Optional[Dict[str, Store]]) -> Dict[str, Any]:
     """One child of a recursive policy dataset, backed up where missing, full per its own full_every."""
     target = next((s for s in zfs.snapshots(settings.dataset) if s.name == snapshot), None)
-    full_every = (settings.policy or {}).get("full_every", DEFAULT_FULL_EVERY)
-    entry = backup_where_missing(settings, snapshot, target, full_every, now, check_mode, zfs, stores)
+    entry = backup_where_missing(settings, snapshot, target, now, check_mode, zfs, stores)
     entry.update(dataset=settings.dataset, snapshot=snapshot, namespace=settings.namespace)
     statuses = ", ".join("%s %s" % (name, e.get("status")) for name, e in entry["providers"].items())
     entry["msg"] = "%s@%s -> %s" % (settings.dataset, snapshot, statuses or "no provider selected")
@@ -339,7 +343,4 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
     result["msg"] = (f"{'would restore' if check_mode else 'restored'} {root}@{snapshot} recursively into {target}: "
                      f"{restored} datasets ({human_bytes(total)}), {len(result['failed_datasets'])} failed, "
                      f"{len(result['skipped'])} skipped, {len(excluded)} excluded")
-    if result["failed_datasets"]:
-        result["msg"] += "; " + "; ".join(
-            f"{d}: {result['datasets'][d]['msg']}" for d in result["failed_datasets"])
-    return result
+    return _with_failures(result)

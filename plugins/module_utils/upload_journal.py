@@ -25,7 +25,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils import attempts as upl
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, write_private_file
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 
 # A target's state in a pass over the stream.
 ACTIVE = "active"

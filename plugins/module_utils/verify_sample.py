@@ -24,10 +24,10 @@ from ansible_collections.offsite.zfs.plugins.module_utils import catalog
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_duration,
-    parse_duration,
     parse_size,
     write_private_file,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 from ansible_collections.offsite.zfs.plugins.module_utils.verify import check_chunk
 
 STATE_FILE = "verify-sample.json"
@@ -87,7 +87,7 @@ def choose(keys_sizes: List[Tuple[str, int]], last: Dict[str, float], percent: O
 
 def run_sampled(state_dir: str, sample: Any, level: str, listings: Dict[str, catalog.Listing],
                 store_for: Dict[str, Any], namespace: str, keys: Any, datasets: Dict[str, Dict[str, Any]],
-                policy_for: Callable[[str], Dict[str, Any]], now: float, problem: Callable[..., Dict[str, Any]],
+                policy_for: Callable[[str], DatasetPolicy], now: float, problem: Callable[..., Dict[str, Any]],
                 health_of: Callable[[List[Dict[str, Any]]], str]) -> Dict[str, Any]:
     """Verify this run's share of the chunks of the reported datasets; add findings and coverage to them."""
     percent, budget = parse_sample(sample)
@@ -143,8 +143,7 @@ def run_sampled(state_dir: str, sample: Any, level: str, listings: Dict[str, cat
     kept = {k: v for k, v in last.items() if k in where}
     _save(state_dir, kept)
     for ds, entry in datasets.items():
-        value = (policy_for(ds) or {}).get("verify_coverage")
-        objective = parse_duration(value, "verify_coverage of %s" % ds) if value not in (None, "") else None
+        objective = policy_for(ds).verify_coverage
         entry["coverage"] = {}
         for name in sorted(entry.get("providers") or {}):
             keys_here = [k for k, w in where.items() if w[0] == name and w[1] == ds]

@@ -21,10 +21,12 @@ description:
     backup and writes its manifest with keyed digests, so status, prune and restore treat it like a native
     backup.
   - The legacy objects are not changed or deleted. A backup already adopted is C(changed=false).
+  - O(identity) or O(identity_file) is the age identity the old tool encrypted to.
 author:
   - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - offsite.zfs.common.keys
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -53,15 +55,6 @@ options:
       - The dataset whose legacy backups to adopt, C(pool/fs).
     type: str
     required: true
-  identity:
-    description:
-      - The text of the age identity the old tool encrypted to (C(AGE-SECRET-KEY-1...)). Never logged,
-        never written to disk.
-    type: str
-  identity_file:
-    description:
-      - Path of that age identity file on the managed node.
-    type: path
 """
 
 EXAMPLES = r"""
@@ -97,53 +90,15 @@ msg:
   sample: "legacy backups of tank/data: 3 adopted"
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
-    COMMON_ARGS,
-    settings_from_params,
-    with_notes,
-)
-
-try:
-    from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
-    from ansible_collections.offsite.zfs.plugins.module_utils.legacy import adopt_legacy
-    from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover
-    IMPORT_ERROR = traceback.format_exc()
-    HAS_PYRAGE = False
-    PYRAGE_IMPORT_ERROR = None
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
-    argument_spec = dict(
-        dataset=dict(type="str", required=True),
-        identity=dict(type="str", no_log=True),
-        identity_file=dict(type="path"),
-    )
-    argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_libraries(module)
-    if IMPORT_ERROR:
-        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
-    if not HAS_PYRAGE:
-        module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
-    params = module.params
-    try:
-        dataset = validate_dataset(params["dataset"])
-        settings = settings_from_params(params, dataset)
-        keys = load_keys(params["identity"], params["identity_file"], None)
-        result = adopt_legacy(settings, keys, check_mode=module.check_mode)
-    except OffsiteError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
-    if result["failed_providers"]:
-        module.fail_json(**with_notes(result))
-    module.exit_json(**with_notes(result))
+    module = AnsibleModule(argument_spec=spec("common", "keys", dataset=dict(type="str", required=True)),
+                           supports_check_mode=True)
+    run_module(module, "adopt")
 
 
 if __name__ == "__main__":

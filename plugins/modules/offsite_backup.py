@@ -22,6 +22,7 @@ author:
   - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - offsite.zfs.common.passphrase
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -86,11 +87,6 @@ options:
       - Send a full stream even when an incremental base exists.
     type: bool
     default: false
-  passphrase:
-    description:
-      - Encrypt with this passphrase instead of recipients (age scrypt, wrapping a per-backup key).
-      - Used only when no recipients are configured.
-    type: str
   chunk_size:
     description:
       - Plaintext bytes per chunk, like C(256MiB) or C(64KiB). Defaults to C(defaults.chunk_size), else 256MiB.
@@ -320,111 +316,24 @@ msg:
   sample: "tank/data@daily-20261121 -> b2: uploaded, local: present"
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, split_snapshot_spec
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
-    BACKUP_TUNING_ARGS,
-    COMMON_ARGS,
-    settings_from_config,
-    settings_from_params,
-    with_notes,
-)
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import load_file
-
-try:
-    from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
-    from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
-    from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge, policy_datasets
-    from ansible_collections.offsite.zfs.plugins.module_utils.tree import run_tree_backup
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover
-    IMPORT_ERROR = traceback.format_exc()
-    HAS_PYRAGE = False
-    PYRAGE_IMPORT_ERROR = None
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
-    argument_spec = dict(
+    module = AnsibleModule(argument_spec=spec(
+        "common", "passphrase", "backup_tuning",
         dataset=dict(type="str"),
         policy=dict(type="bool", default=False),
         datasets=dict(type="list", elements="str"),
         snapshot=dict(type="str"),
         create=dict(type="bool", default=False),
         full=dict(type="bool", default=False),
-        passphrase=dict(type="str", no_log=True),
         recursive=dict(type="bool"),
         exclude=dict(type="list", elements="str"),
-    )
-    argument_spec.update(COMMON_ARGS)
-    argument_spec.update(BACKUP_TUNING_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_libraries(module)
-    if IMPORT_ERROR:
-        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
-    if not HAS_PYRAGE:
-        module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
-    params = module.params
-    if params["policy"] or params["datasets"] or not params["dataset"]:
-        converge_policy(module)
-    try:
-        dataset, spec_snapshot = split_snapshot_spec(params["dataset"])
-        snapshot = params["snapshot"] or spec_snapshot
-        if params["snapshot"] and spec_snapshot and params["snapshot"] != spec_snapshot:
-            raise OffsiteError("dataset names snapshot %s but snapshot says %s; give one." % (
-                spec_snapshot, params["snapshot"]), "bad_value")
-        settings = settings_from_params(params, dataset, passphrase=params["passphrase"])
-        recursive = params["recursive"]
-        if recursive is None:
-            recursive = bool(settings.policy.get("recursive", False))
-        if recursive:
-            exclude = params["exclude"] if params["exclude"] is not None else settings.policy.get("exclude") or []
-            result = run_tree_backup(lambda name: settings_from_params(params, name, passphrase=params["passphrase"]),
-                                     dataset, snapshot=snapshot, create=params["create"], full=params["full"],
-                                     exclude=exclude, check_mode=module.check_mode)
-        else:
-            result = run_backup(settings, snapshot=snapshot, create=params["create"], full=params["full"],
-                                check_mode=module.check_mode)
-    except OffsiteError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
-    if result.get("failed_providers") or result.get("failed_datasets"):
-        module.fail_json(**with_notes(result))
-    module.exit_json(**with_notes(result))
-
-
-def converge_policy(module: AnsibleModule) -> None:
-    """Policy mode: converge the configured datasets (snapshot when due, back up where missing)."""
-    params = module.params
-    try:
-        for option in ("snapshot", "create", "full", "recursive", "exclude"):
-            if params[option]:
-                raise OffsiteError("%s cannot be combined with policy mode; the policy decides it (or pass dataset "
-                                   "without policy)." % option, "bad_value")
-        config = load_file(params["config"], True)
-        wanted = list(params["datasets"] or [])
-        if params["dataset"]:
-            dataset, snap = split_snapshot_spec(params["dataset"])
-            if snap:
-                raise OffsiteError("In policy mode, dataset names a dataset, not a snapshot (%s)." % params["dataset"],
-                                   "bad_value")
-            wanted.append(dataset)
-        names = policy_datasets(config, wanted)
-
-        def settings_for(name):
-            return settings_from_config(config, params, name, passphrase=params["passphrase"])
-
-        def tree_backup(root, **kwargs):
-            return run_tree_backup(settings_for, root, **kwargs)
-
-        result = converge(settings_for, names, check_mode=module.check_mode, tree_backup=tree_backup)
-    except OffsiteError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
-    if result.get("failed_datasets"):
-        module.fail_json(**with_notes(result))
-    module.exit_json(**with_notes(result))
+    ), supports_check_mode=True)
+    run_module(module, "backup")
 
 
 if __name__ == "__main__":

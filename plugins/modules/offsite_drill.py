@@ -26,6 +26,8 @@ author:
   - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - offsite.zfs.common.keys
+  - offsite.zfs.common.passphrase
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -79,18 +81,6 @@ options:
     description:
       - A directory for a file-backed scratch pool (a sparse file). Defaults to the spool directory.
     type: path
-  identity:
-    description:
-      - The text of an age identity file or an unencrypted SSH private key. Never logged, never written to disk.
-    type: str
-  identity_file:
-    description:
-      - Path of an age identity file or SSH private key on the managed node.
-    type: path
-  passphrase:
-    description:
-      - The passphrase of backups made in passphrase mode. Never logged, never written to disk.
-    type: str
 """
 
 EXAMPLES = r"""
@@ -140,73 +130,20 @@ msg:
   sample: 2 drills passed (1.0 MiB received)
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
-    COMMON_ARGS,
-    settings_from_config,
-    with_notes,
-)
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DEFAULT_CONFIG, load_file
-
-try:
-    from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
-    from ansible_collections.offsite.zfs.plugins.module_utils.drill import run_drills
-    from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover
-    IMPORT_ERROR = traceback.format_exc()
-    HAS_PYRAGE = False
-    PYRAGE_IMPORT_ERROR = None
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
-    argument_spec = dict(
-        datasets=dict(type="list", elements="str"),
-        sample=dict(type="int"),
+    module = AnsibleModule(argument_spec=spec(
+        "common", "keys", "passphrase", "scratch",
         files=dict(type="int", default=100),
         all_files=dict(type="bool", default=False),
-        scratch_pool=dict(type="str"),
-        scratch_dir=dict(type="path"),
-        identity=dict(type="str", no_log=True),
-        identity_file=dict(type="path"),
-        passphrase=dict(type="str", no_log=True),
-    )
-    argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[("scratch_pool", "scratch_dir")])
-    if IMPORT_ERROR:
-        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
-    if not HAS_PYRAGE:
-        module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
-    params = module.params
-    try:
-        config_path = params["config"]
-        config = load_file(config_path, bool(config_path) and config_path != DEFAULT_CONFIG)
-        names = params["datasets"] or [d for d in (config.get("datasets") or {}) if isinstance(d, str)]
-        names = [validate_dataset(d) for d in names]
-        keys = None
-        if not module.check_mode:
-            keys = load_keys(params["identity"], params["identity_file"], params["passphrase"])
-            if not keys.identities and not keys.passphrase:
-                raise OffsiteError("A drill needs a key: pass identity, identity_file or passphrase.", "no_keys")
-        providers = None
-        if isinstance(params["providers"], str) and params["providers"] != "all":
-            providers = [params["providers"]]
-        elif isinstance(params["providers"], list):
-            providers = [str(p) for p in params["providers"]]
-        result = run_drills(lambda d: settings_from_config(config, params, d), names, providers=providers,
-                            keys=keys, files=None if params["all_files"] else params["files"],
-                            sample=params["sample"], scratch_pool=params["scratch_pool"],
-                            scratch_dir=params["scratch_dir"], check_mode=module.check_mode)
-    except OffsiteError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
-    if result.get("failed_drills"):
-        module.fail_json(**with_notes(result))
-    module.exit_json(**with_notes(result))
+        datasets=dict(type="list", elements="str"),
+        sample=dict(type="int"),
+    ), supports_check_mode=True, mutually_exclusive=[("scratch_pool", "scratch_dir")])
+    run_module(module, "drill")
 
 
 if __name__ == "__main__":

@@ -147,127 +147,21 @@ msg:
   sample: "tank/data: b2 deleted 2, kept 9"
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.offsite.zfs.plugins.module_utils import costs
-from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
-    COMMON_ARGS,
-    settings_from_config,
-    with_notes,
-)
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import load_file
-
-try:
-    from ansible_collections.offsite.zfs.plugins.module_utils.converge import policy_datasets
-    from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset, tree_of
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover
-    IMPORT_ERROR = traceback.format_exc()
-
-
-def deletions(dataset: str, entry: dict) -> list:
-    lines = []
-    for provider, result in (entry.get("providers") or {}).items():
-        for record in result.get("deleted", []) + result.get("incomplete_deleted", []):
-            lines.append("%s %s %s: %s" % (provider, dataset, record["backup_id"], record["reason"]))
-        for record in result.get("abandoned_deleted", []):
-            lines.append("%s %s %s/%s: %s" % (
-                provider, dataset, record["backup_id"], record["object"], record["reason"]))
-    for record in (entry.get("local") or {}).get("deleted", []):
-        lines.append("local %s@%s: %s" % (dataset, record["snapshot"], record["reason"]))
-    return lines
-
-
-def diffs(dataset: str, entry: dict) -> list:
-    out = []
-    for provider, result in (entry.get("providers") or {}).items():
-        if "kept" not in result:
-            continue
-        kept = ["@%s" % r["backup_id"] for r in result["kept"] + result.get("damaged", [])
-                + result.get("incomplete_kept", [])]
-        gone = ["@%s  (delete: %s)" % (r["backup_id"], r["reason"])
-                for r in result["deleted"] + result.get("incomplete_deleted", [])]
-        out.append({"before_header": "%s:%s" % (provider, dataset), "after_header": "%s:%s" % (provider, dataset),
-                    "before": "".join(line + "\n" for line in sorted(kept + gone)),
-                    "after": "".join(line + "\n" for line in sorted(kept))})
-    local = entry.get("local")
-    if local and (local.get("kept") or local.get("deleted")):
-        kept = ["%s@%s" % (dataset, r["snapshot"]) for r in local["kept"]]
-        gone = ["%s@%s  (destroy: %s)" % (dataset, r["snapshot"], r["reason"]) for r in local["deleted"]]
-        out.append({"before_header": "local:%s" % dataset, "after_header": "local:%s" % dataset,
-                    "before": "".join(line + "\n" for line in sorted(kept + gone)),
-                    "after": "".join(line + "\n" for line in sorted(kept))})
-    return out
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
-    argument_spec = dict(
+    module = AnsibleModule(argument_spec=spec(
+        "common",
         dataset=dict(type="str"),
         datasets=dict(type="list", elements="str"),
         keep=dict(type="dict"),
         prune_incomplete_after=dict(type="str"),
         local_snapshots=dict(type="bool"),
-    )
-    argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_libraries(module)
-    if IMPORT_ERROR:
-        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
-    params = module.params
-    result = {"changed": False, "datasets": {}, "failed_datasets": [], "deleted": []}
-    diff = []
-    try:
-        config = load_file(params["config"], params["config"] != "/etc/offsite/offsite.yml")
-        wanted = list(params["datasets"] or []) + ([params["dataset"]] if params["dataset"] else [])
-        for name in wanted:
-            validate_dataset(name)
-        names = wanted if wanted and params["keep"] is not None else policy_datasets(config, wanted)
-        if params["keep"] is not None:
-            from ansible_collections.offsite.zfs.plugins.module_utils.schema import errors
-            problems = [p.replace("defaults.keep", "keep", 1) for p in errors({"defaults": {"keep": params["keep"]}})]
-            if problems:
-                raise OffsiteError("keep is not valid: %s." % problems[0], "bad_value")
-        expanded = []
-        for name in names:
-            expanded += [d for d in tree_of(settings_from_config(config, params, name)) if d not in expanded]
-        for name in expanded:
-            settings = settings_from_config(config, params, name)
-            entry = prune_dataset(settings, module.check_mode, keep=params["keep"],
-                                  incomplete_after=params["prune_incomplete_after"], local=params["local_snapshots"])
-            result["datasets"][name] = entry
-            result["deleted"] += deletions(name, entry)
-            diff += diffs(name, entry)
-            if entry["failed_providers"]:
-                result["failed_datasets"].append(name)
-            result["changed"] = result["changed"] or entry["changed"]
-    except OffsiteError as exc:
-        result.update(msg=exc.message, error_code=exc.code)
-        module.fail_json(**with_notes(result))
-    parts = []
-    for name, entry in result["datasets"].items():
-        for provider, pentry in entry["providers"].items():
-            if pentry.get("status") in ("locked", "failed", "append_only"):
-                parts.append(pentry["message"])
-            else:
-                parts.append("%s on %s: %s %d, kept %d" % (
-                    name, provider, "would delete" if module.check_mode else "deleted",
-                    len(pentry["deleted"]) + len(pentry["incomplete_deleted"]), len(pentry["kept"])))
-        if entry.get("local"):
-            parts.append("%s locally: %s %d snapshots" % (name, "would destroy" if module.check_mode else "destroyed",
-                                                          len(entry["local"]["deleted"])))
-    result["cost"] = costs.by_provider(result["datasets"])
-    if module.check_mode:
-        parts += [costs.describe(provider, cost) for provider, cost in result["cost"].items()]
-    result["msg"] = "; ".join(parts) or "The policy names no dataset to prune."
-    if module._diff:
-        result["diff"] = diff
-    if result["failed_datasets"]:
-        module.fail_json(**with_notes(result))
-    module.exit_json(**with_notes(result))
+    ), supports_check_mode=True)
+    run_module(module, "prune")
 
 
 if __name__ == "__main__":

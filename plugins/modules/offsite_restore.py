@@ -23,6 +23,9 @@ author:
   - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - offsite.zfs.common.keys
+  - offsite.zfs.common.passphrase
+  - offsite.zfs.common.allow_unsigned
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -67,19 +70,6 @@ options:
         intact chain.
     type: str
     default: auto
-  identity:
-    description:
-      - The text of an age identity file (C(AGE-SECRET-KEY-1...)) or an unencrypted SSH private key.
-      - Never logged, never written to disk.
-    type: str
-  identity_file:
-    description:
-      - Path of an age identity file or SSH private key on the managed node.
-    type: path
-  passphrase:
-    description:
-      - The passphrase of backups made in passphrase mode. Never logged, never written to disk.
-    type: str
   recursive:
     description:
       - Restore the dataset (or the whole pool) and every descendant that has backups, parents before children,
@@ -118,13 +108,6 @@ options:
       - Legacy backups have no manifest and no digests; age authentication of every piece, piece continuity,
         the stream's BEGIN and END records and the stream checksum ZFS checks on receive are the only
         integrity checks.
-    type: bool
-  allow_unsigned:
-    description:
-      - Accept backups whose manifest carries no signature when the policy lists signers (backups made
-        before signing was set up, and adopted legacy backups). A manifest with a wrong signature is refused
-        even so. See C(docs/security.md).
-      - When not set, the config file's C(allow_unsigned) applies (default V(false)).
     type: bool
   force:
     description:
@@ -456,51 +439,19 @@ msg:
   sample: restored tank/data@daily-20261121 from b2 into tank/data-recovered
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
-from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
-    split_snapshot_spec,
-    validate_provider,
-)
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import (
-    COMMON_ARGS,
-    settings_from_params,
-    with_notes,
-)
-
-try:
-    from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
-    from ansible_collections.offsite.zfs.plugins.module_utils.legacy import restore_any
-    from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-    from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore
-    from ansible_collections.offsite.zfs.plugins.module_utils.tree import (
-        mount_restored,
-        run_tree_restore,
-        validate_properties,
-    )
-    from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover
-    IMPORT_ERROR = traceback.format_exc()
-    HAS_PYRAGE = False
-    PYRAGE_IMPORT_ERROR = None
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
-    argument_spec = dict(
+    module = AnsibleModule(argument_spec=spec(
+        "common", "keys", "passphrase", "allow_unsigned", "scratch",
         dataset=dict(type="str", required=True),
         snapshot=dict(type="str"),
         target=dict(type="str"),
         provider=dict(type="str", default="auto"),
-        identity=dict(type="str", no_log=True),
-        identity_file=dict(type="path"),
-        passphrase=dict(type="str", no_log=True),
         force=dict(type="bool", default=False),
-        allow_unsigned=dict(type="bool"),
         recursive=dict(type="bool", default=False),
         exclude=dict(type="list", elements="str"),
         mountpoint=dict(type="str"),
@@ -509,66 +460,11 @@ def main() -> None:
         paths=dict(type="list", elements="str"),
         dest=dict(type="path"),
         list=dict(type="bool", default=False),
-        scratch_pool=dict(type="str"),
-        scratch_dir=dict(type="path"),
-    )
-    argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[("scratch_pool", "scratch_dir"), ("paths", "recursive"),
-                                               ("paths", "target"), ("paths", "legacy")],
-                           required_by={"dest": "paths", "scratch_pool": "paths", "scratch_dir": "paths"})
-    require_libraries(module)
-    if IMPORT_ERROR:
-        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
-    if not HAS_PYRAGE:
-        module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
-    params = module.params
-    try:
-        dataset, spec_snapshot = split_snapshot_spec(params["dataset"])
-        snapshot = params["snapshot"] or spec_snapshot
-        if params["snapshot"] and spec_snapshot and params["snapshot"] != spec_snapshot:
-            raise OffsiteError("dataset names snapshot %s but snapshot says %s; give one." % (
-                spec_snapshot, params["snapshot"]), "bad_value")
-        provider = params["provider"]
-        if provider != "auto":
-            validate_provider(provider)
-        settings = settings_from_params(params, dataset, single_provider=True)
-        keys = None
-        if not module.check_mode or params["identity"] or params["identity_file"]:
-            keys = load_keys(params["identity"], params["identity_file"], params["passphrase"])
-            if not keys.identities and not keys.passphrase:
-                raise OffsiteError("Restoring needs a key: pass identity, identity_file or passphrase.", "no_keys")
-        properties = validate_properties(params["properties"])
-        if params["paths"] is not None:
-            result = run_path_restore(settings, params["paths"], dest=params["dest"], snapshot=snapshot,
-                                      provider=provider, keys=keys, force=params["force"], list_only=params["list"],
-                                      check_mode=module.check_mode, scratch_pool=params["scratch_pool"],
-                                      scratch_dir=params["scratch_dir"])
-        elif params["recursive"]:
-            if params["legacy"]:
-                raise OffsiteError("Legacy backups of the old tool are restored one dataset at a time; set "
-                                   "recursive=false.", "bad_value")
-            result = run_tree_restore(lambda name: settings_from_params(params, name, single_provider=True), dataset,
-                                      snapshot=snapshot, target=params["target"], provider=provider, keys=keys,
-                                      force=params["force"], check_mode=module.check_mode,
-                                      exclude=params["exclude"], mountpoint=params["mountpoint"],
-                                      properties=properties)
-        else:
-            if params["mountpoint"]:
-                properties["mountpoint"] = validate_properties({"mountpoint": params["mountpoint"]})["mountpoint"]
-            result = restore_any(settings, legacy=params["legacy"], snapshot=snapshot, target=params["target"],
-                                 provider=provider, keys=keys, force=params["force"], check_mode=module.check_mode,
-                                 properties=properties or None)
-            if result.get("changed") and not module.check_mode:
-                # A stream sent with -p can carry a mountpoint that is in use here: say so instead of hiding it.
-                problem = mount_restored(Zfs(settings.zfs), result["target"])
-                if problem:
-                    result["mount_error"] = problem
-    except OffsiteError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
-    if result.get("failed_datasets"):
-        module.fail_json(**with_notes(result))
-    module.exit_json(**with_notes(result))
+    ), supports_check_mode=True,
+        mutually_exclusive=[("scratch_pool", "scratch_dir"), ("paths", "recursive"), ("paths", "target"),
+                            ("paths", "legacy")],
+        required_by={"dest": "paths", "scratch_pool": "paths", "scratch_dir": "paths"})
+    run_module(module, "restore")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ author:
   - offsite.zfs developers (@offsite-zfs)
 extends_documentation_fragment:
   - offsite.zfs.common
+  - offsite.zfs.common.keys
+  - offsite.zfs.common.passphrase
+  - offsite.zfs.common.allow_unsigned
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.actiongroups
@@ -98,25 +101,6 @@ options:
       - With O(identity) or O(identity_file), the start of each legacy stream is read (kind, guid, base).
     type: bool
     default: false
-  identity:
-    description:
-      - An age identity (C(AGE-SECRET-KEY-1...)) or SSH private key, for O(verify=decrypt). Never logged.
-    type: str
-  identity_file:
-    description:
-      - A file on the managed node holding age identities or an SSH private key, for O(verify=decrypt).
-    type: path
-  passphrase:
-    description:
-      - The passphrase of passphrase-mode backups, for O(verify=decrypt). Never logged.
-    type: str
-  allow_unsigned:
-    description:
-      - Accept backups whose manifest carries no signature when the policy lists signers (backups made
-        before signing was set up, and adopted legacy backups). A manifest with a wrong signature is refused
-        even so. See C(docs/security.md).
-      - When not set, the config file's C(allow_unsigned) applies (default V(false)).
-    type: bool
 """
 
 EXAMPLES = r"""
@@ -267,56 +251,21 @@ msg:
   sample: "nas1: 4 datasets ok, 37 backups, 12.5 GiB stored"
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.module_args import COMMON_ARGS, with_notes
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DEFAULT_CONFIG, load_file
-
-try:
-    from ansible_collections.offsite.zfs.plugins.module_utils.codec import HAS_PYRAGE, PYRAGE_IMPORT_ERROR
-    from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-    from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
-    IMPORT_ERROR = None
-except ImportError:  # pragma: no cover
-    IMPORT_ERROR = traceback.format_exc()
-    HAS_PYRAGE = False
-    PYRAGE_IMPORT_ERROR = None
+from ansible_collections.offsite.zfs.plugins.module_utils._module import run_module, spec
 
 
 def main() -> None:
-    argument_spec = dict(
+    module = AnsibleModule(argument_spec=spec(
+        "common", "keys", "passphrase", "allow_unsigned",
         datasets=dict(type="list", elements="str"),
         verify=dict(type="str", default="none", choices=["none", "objects", "digest", "decrypt"]),
         sample=dict(type="str"),
         max_age=dict(type="str"),
-        identity=dict(type="str", no_log=True),
-        identity_file=dict(type="path"),
-        passphrase=dict(type="str", no_log=True),
         legacy=dict(type="bool", default=False),
-        allow_unsigned=dict(type="bool"),
-    )
-    argument_spec.update(COMMON_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    require_libraries(module)
-    if IMPORT_ERROR:
-        module.fail_json(msg="offsite.zfs could not load its module_utils.", exception=IMPORT_ERROR)
-    params = module.params
-    try:
-        keys = None
-        if params["verify"] == "decrypt" or (params["legacy"] and (params["identity"] or params["identity_file"])):
-            if not HAS_PYRAGE:
-                module.fail_json(msg=missing_required_lib("pyrage"), exception=str(PYRAGE_IMPORT_ERROR))
-            keys = load_keys(params["identity"], params["identity_file"], params["passphrase"])
-        config_path = params["config"]
-        config = load_file(config_path, bool(config_path) and config_path != DEFAULT_CONFIG)
-        result = run_status(config, params, keys=keys)
-    except OffsiteError as exc:
-        module.fail_json(msg=exc.message, error_code=exc.code, changed=False)
-    module.exit_json(**with_notes(result))
+    ), supports_check_mode=True)
+    run_module(module, "status")
 
 
 if __name__ == "__main__":

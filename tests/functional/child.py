@@ -17,7 +17,7 @@ import harness  # noqa: E402
 
 sys.path.insert(0, str(harness.collection_link()))
 
-from ansible_collections.offsite.zfs.plugins.module_utils import policy  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils import resolve  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore  # noqa: E402
@@ -26,7 +26,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import r
 
 def main() -> int:
     spec = json.loads(Path(sys.argv[1]).read_text())
-    settings = policy.resolve(spec["config"], spec["dataset"], spec.get("params", {}))
+    settings = resolve.resolve(spec["config"], spec["dataset"], spec.get("params", {}))
     try:
         if spec["operation"] == "backup":
             result = run_backup(settings, **spec.get("kwargs", {}))

@@ -18,7 +18,7 @@ from _pytest.runner import runtestprotocol  # noqa: E402
 
 sys.path.insert(0, str(harness.collection_link()))
 
-from ansible_collections.offsite.zfs.plugins.module_utils import policy  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils import resolve, settings  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore  # noqa: E402
 
@@ -142,8 +142,8 @@ class Lab:
     def config_path(self) -> Path:
         return harness.write_config(self.tmp / "offsite.yml", self.config)
 
-    def settings(self, dataset: str, **params: Any) -> policy.DatasetSettings:
-        return policy.resolve(self.config, dataset, params)
+    def settings(self, dataset: str, **params: Any) -> settings.DatasetSettings:
+        return resolve.resolve(self.config, dataset, params)
 
     def backup(self, dataset: str, snapshot: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
         params = {k: kwargs.pop(k) for k in list(kwargs) if k in (

@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 import harness
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import policy
+from ansible_collections.offsite.zfs.plugins.module_utils import resolve
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -64,7 +64,7 @@ class Fleet:
             self.lab.pool.create(dataset.split("/", 1)[1])
         harness.write_data(self.lab.pool.mountpoint(dataset), seed, 128 << 10, "f-%s.bin" % snapshot)
         self.lab.pool.snapshot(dataset, snapshot)
-        return run_backup(policy.resolve(self.configs[host], dataset, {}), snapshot=snapshot)
+        return run_backup(resolve.resolve(self.configs[host], dataset, {}), snapshot=snapshot)
 
     def write(self) -> Path:
         lines = ["[fleet]"]

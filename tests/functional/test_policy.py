@@ -11,7 +11,7 @@ from pathlib import Path
 
 import harness
 
-from ansible_collections.offsite.zfs.plugins.module_utils import policy
+from ansible_collections.offsite.zfs.plugins.module_utils.config import load
 from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge, converge_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import tree_of
 from ansible_collections.offsite.zfs.plugins.module_utils.tree import run_tree_backup
@@ -215,7 +215,7 @@ def test_backup_playbook_twice_then_prune_playbook_check_and_real(lab, ansible, 
     config_file = tmp_path / "etc" / "offsite.yml"
     assert oct(os.stat(config_file).st_mode & 0o777) == "0o600"
     assert oct(os.stat(config_file.parent).st_mode & 0o777) == "0o700"
-    assert policy.load_file(str(config_file), True) == extra["offsite_policy"]
+    assert load(str(config_file), needed=True) == extra["offsite_policy"]
     ids = backup_ids(lab.remotes["local"], ds)
     assert len(ids) == 1 and ids[0].endswith("+full")
     second = ansible.run_playbook(Path("offsite.zfs.backup"), extra_vars=extra)

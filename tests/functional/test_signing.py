@@ -116,9 +116,9 @@ def test_forged_backup_by_a_bucket_writer_is_refused(signed_lab, tmp_path):
     ds = _snapshots(lab, "s1", "s2")
     lab.backup(ds, "s1")
     # The writer makes a complete, decryptable backup of s2 (it knows the public recipients) unsigned ...
-    from ansible_collections.offsite.zfs.plugins.module_utils import policy
     from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
-    forged = run_backup(policy.resolve(_forger(lab, tmp_path), ds, {}), snapshot="s2", full=True)
+    from ansible_collections.offsite.zfs.plugins.module_utils.resolve import resolve
+    forged = run_backup(resolve(_forger(lab, tmp_path), ds, {}), snapshot="s2", full=True)
     assert forged["providers"][lab.provider]["status"] == "uploaded", forged
     message = _refused(lab, ds, "s2", "not signed", "allow_unsigned")
     assert ds in message
@@ -129,7 +129,7 @@ def test_forged_backup_by_a_bucket_writer_is_refused(signed_lab, tmp_path):
     bid = forged["providers"][lab.provider]["backup_id"]
     store = _store(lab)
     store.purge(catalog.backup_dir("testhost", ds, bid))
-    forged = run_backup(policy.resolve(_forger(lab, tmp_path, other), ds, {}), snapshot="s2", full=True)
+    forged = run_backup(resolve(_forger(lab, tmp_path, other), ds, {}), snapshot="s2", full=True)
     assert forged["providers"][lab.provider]["status"] == "uploaded", forged
     assert store.get_bytes(catalog.backup_dir("testhost", ds, bid) + "/manifest.sig")
     _refused(lab, ds, "s2", "does not carry a good signature", "namespace testhost", allow_unsigned=True)

@@ -14,7 +14,7 @@ from typing import Dict, List
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import policy, rclone_errors
+from ansible_collections.offsite.zfs.plugins.module_utils import config, rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store, StoreError
 
@@ -87,12 +87,12 @@ def test_rclone_bandwidth_limits_are_accepted(value):
 def test_other_bandwidth_limits_are_refused_with_the_provider_named(value):
     assert not rclone_errors.valid_bwlimit(value)
     with pytest.raises(OffsiteError) as caught:
-        policy.make_provider("b2", {"remote": "b2:bucket", "bwlimit": value}, "rclone")
+        config.make_provider("b2", {"remote": "b2:bucket", "bwlimit": value}, "rclone")
     assert caught.value.code == "bad_value" and "bwlimit" in caught.value.message and "b2" in caught.value.message
 
 
 def test_policy_sets_the_bounds_and_every_call_carries_them(tmp_path):
-    provider = policy.make_provider("b2", {"remote": str(tmp_path), "connect_timeout": "5s", "io_timeout": "2m",
+    provider = config.make_provider("b2", {"remote": str(tmp_path), "connect_timeout": "5s", "io_timeout": "2m",
                                            "low_level_retries": 2, "call_timeout": "10m",
                                            "unreachable_budget": "30s", "bwlimit": "08:00,2M 23:00,off"}, "rclone")
     assert (provider.connect_timeout, provider.io_timeout, provider.low_level_retries, provider.call_timeout,

@@ -11,8 +11,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from ansible_collections.offsite.zfs.plugins.module_utils import policy, schema
+from ansible_collections.offsite.zfs.plugins.module_utils import resolve, schema
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.config import PROVIDER_KEYS, SETTING_KEYS, TOP_KEYS
 
 KEY = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
 
@@ -34,9 +35,9 @@ def test_schema_is_a_valid_2020_12_schema():
 
 def test_schema_knows_exactly_the_keys_policy_knows():
     props = schema.SCHEMA["properties"]
-    assert set(props) == policy.TOP_KEYS
-    assert set(schema.SCHEMA["$defs"]["settings"]["properties"]) == policy.SETTING_KEYS
-    assert set(schema.SCHEMA["$defs"]["provider"]["properties"]) == policy.PROVIDER_KEYS
+    assert set(props) == TOP_KEYS
+    assert set(schema.SCHEMA["$defs"]["settings"]["properties"]) == SETTING_KEYS
+    assert set(schema.SCHEMA["$defs"]["provider"]["properties"]) == PROVIDER_KEYS
 
 
 def test_docs_have_examples():
@@ -110,7 +111,7 @@ def test_modules_refuse_a_bad_policy_with_one_sentence():
     config = {"recipients": [KEY], "providers": {"b2": {"remote": "/tmp/x"}},
               "datasets": {"tank/photos": {"keep": {"daily": -1}}}}
     with pytest.raises(OffsiteError) as caught:
-        policy.resolve(config, "tank/photos", {}, source="The config file /etc/offsite/offsite.yml")
+        resolve.resolve(config, "tank/photos", {}, source="The config file /etc/offsite/offsite.yml")
     assert caught.value.code == "bad_config"
     assert caught.value.message == ('The config file /etc/offsite/offsite.yml is not valid: '
                                     'datasets["tank/photos"].keep.daily: must be >= 0.')

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import RemoteObject, Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, ledger
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
-from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
 from ansible_collections.offsite.zfs.tests.unit.doubles.memory_store import MemoryStore

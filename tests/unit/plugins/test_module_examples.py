@@ -16,18 +16,21 @@ MODULES = sorted((ROOT / "plugins" / "modules").glob("offsite_*.py"))
 
 def section(path: Path, name: str):
     text = path.read_text(encoding="utf-8")
-    match = re.search(name + r' = r"""\n(.*?)"""', text, re.S)
+    match = re.search(r"\b" + name + r' = r"""\n(.*?)"""', text, re.S)
     assert match, "%s has no %s" % (path.name, name)
     return yaml.safe_load(match.group(1))
 
 
 def options_of(path: Path) -> dict:
+    """The module's options with those of the collection's doc fragments (offsite.zfs.NAME[.VAR])."""
     doc = section(path, "DOCUMENTATION")
     options = dict(doc.get("options") or {})
     for fragment in doc.get("extends_documentation_fragment") or []:
-        if fragment == "offsite.zfs.common":
-            common = ROOT / "plugins" / "doc_fragments" / "common.py"
-            options.update(section(common, "DOCUMENTATION")["options"])
+        parts = fragment.split(".")
+        if parts[:2] != ["offsite", "zfs"]:
+            continue
+        source = ROOT / "plugins" / "doc_fragments" / ("%s.py" % parts[2])
+        options.update(section(source, parts[3].upper() if len(parts) > 3 else "DOCUMENTATION")["options"])
     return options
 
 

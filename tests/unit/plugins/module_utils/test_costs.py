@@ -6,17 +6,27 @@ from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import converge, costs
+from ansible_collections.offsite.zfs.plugins.module_utils import costs
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 
 GIB = 1 << 30
 
 
-def test_the_defaults_are_converges():
-    assert (costs.DEFAULT_EVERY, costs.DEFAULT_FULL_EVERY) == (converge.DEFAULT_EVERY, converge.DEFAULT_FULL_EVERY)
+def policy(entry):
+    """The typed policy of one dataset entry, as prune and offsite_policy_validate hand it to costs."""
+    return DatasetPolicy.parse(entry, "tank/data")
 
 
-@pytest.mark.parametrize("policy,copies,incrementals", [
+def test_the_defaults_are_the_policys_one_place():
+    """costs has no defaults of its own: every (1d) and full_every (30d) come from settings.DatasetPolicy,
+    the same the converge uses."""
+    default = costs.plan(DatasetPolicy(), full_bytes=1)
+    assert default["every_seconds"] == 86400 and default["full_every_seconds"] == 30 * 86400
+    assert costs.plan(policy({}), full_bytes=1) == default
+
+
+@pytest.mark.parametrize("entry,copies,incrementals", [
     # docs/policy.md: the complete example (monthly 12, full_every 30d) holds about 13 full copies
     ({"every": "1d", "full_every": "30d", "keep": {"last": 3, "daily": 7, "weekly": 4, "monthly": 12}}, 13, 366),
     # the cheap example: about 3 full copies and 90 daily incrementals
@@ -30,17 +40,17 @@ def test_the_defaults_are_converges():
     # {incrementals: 6} with hourly backups: a full every 7 hours
     ({"every": "1h", "full_every": {"incrementals": 6}, "keep": {"hourly": 48}}, 8, 48),
 ])
-def test_full_copies_and_incrementals_held(policy, copies, incrementals):
-    plan = costs.plan(policy, full_bytes=100 * GIB, incremental_bytes=GIB)
+def test_full_copies_and_incrementals_held(entry, copies, incrementals):
+    plan = costs.plan(policy(entry), full_bytes=100 * GIB, incremental_bytes=GIB)
     assert (plan["full_copies"], plan["incrementals"]) == (copies, incrementals), plan
     assert plan["estimated_stored_bytes"] == copies * 100 * GIB + incrementals * GIB
 
 
 def test_without_keep_rules_nothing_is_deleted_so_nothing_is_bounded():
-    plan = costs.plan({"every": "1d"}, full_bytes=GIB)
+    plan = costs.plan(policy({"every": "1d"}), full_bytes=GIB)
     assert plan["full_copies"] is None and plan["estimated_stored_bytes"] is None
     assert plan["full_every_seconds"] == 30 * 86400
-    assert costs.plan({"keep": {"daily": 7}})["estimated_stored_bytes"] is None, "no size: no estimate"
+    assert costs.plan(policy({"keep": {"daily": 7}}))["estimated_stored_bytes"] is None, "no size: no estimate"
 
 
 def _backup(backup_id, kind, stored, created, objects=None, complete=True):
@@ -54,7 +64,8 @@ def test_provider_cost_now_after_and_steady():
     backups = [_backup("f1", "full", 1000, 1), _backup("i1", "incremental", 10, 2),
                _backup("f2", "full", 1200, 3), _backup("i2", "incremental", 30, 4),
                _backup("partial", "full", 0, 5, objects=[500], complete=False)]
-    cost = costs.provider_cost(backups, ["f2", "i2"], {"every": "1d", "full_every": "30d", "keep": {"daily": 60}})
+    cost = costs.provider_cost(backups, ["f2", "i2"], policy({"every": "1d", "full_every": "30d",
+                                                              "keep": {"daily": 60}}))
     assert cost["stored_bytes"] == 2740, "every object, an incomplete upload's too"
     assert (cost["full_copies"], cost["backups"]) == (2, 4)
     assert (cost["stored_bytes_after"], cost["full_copies_after"]) == (1230, 1)
@@ -69,12 +80,12 @@ def test_provider_cost_now_after_and_steady():
 
 
 def test_policy_cost_per_provider_follows_each_datasets_providers():
-    policy = {"providers": {"b2": {"remote": "b2:x"}, "usb": {"remote": "/mnt/usb"}},
+    config = {"providers": {"b2": {"remote": "b2:x"}, "usb": {"remote": "/mnt/usb"}},
               "defaults": {"every": "1d", "full_every": "60d", "keep": {"daily": 30, "monthly": 12}},
               "datasets": {"tank/a": {},
                            "tank/b": {"providers": ["usb"], "keep": {"daily": 7, "monthly": 0}, "full_every": "7d"},
                            "tank/c": {"providers": ["b2"], "keep": None}}}
-    cost = costs.policy_cost(policy, {"tank/a": "1GiB", "tank/b": {"full": "2GiB", "incremental": "1MiB"}})
+    cost = costs.policy_cost(config, {"tank/a": "1GiB", "tank/b": {"full": "2GiB", "incremental": "1MiB"}})
     assert sorted(cost["b2"]["datasets"]) == ["tank/a", "tank/c"] and sorted(cost["usb"]["datasets"]) == [
         "tank/a", "tank/b"]
     assert cost["usb"]["datasets"]["tank/b"]["full_copies"] == 2
@@ -84,4 +95,4 @@ def test_policy_cost_per_provider_follows_each_datasets_providers():
     assert costs.describe_policy(cost) == ("b2: a dataset without keep rules grows without bound; usb holds about 9 "
                                            "full copies (about 11.0 GiB)")
     with pytest.raises(OffsiteError):
-        costs.policy_cost(policy, ["tank/a"])
+        costs.policy_cost(config, ["tank/a"])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import drill, scratch, status_drills
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 from ansible_collections.offsite.zfs.plugins.module_utils.status import health_of, problem
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
@@ -54,7 +55,7 @@ def test_records_are_private_and_status_shows_them(tmp_path: Path):
                                    "error_code": "chunk_corrupt"})
     assert os.stat(drill.state_path(str(state))).st_mode & 0o777 == 0o600
     datasets = {"tank/a": {"providers": {"b2": {}, "s3": {}, "gcs": {}}, "problems": [], "health": "ok"}}
-    status_drills.add_drills(str(state), datasets, lambda d: {"drill_every": "1h"}, 1000.0 + 7200, problem,
+    status_drills.add_drills(str(state), datasets, lambda d: DatasetPolicy(drill_every=3600.0), 1000.0 + 7200, problem,
                              health_of)
     entry = datasets["tank/a"]
     assert entry["drills"]["b2"]["result"] == "passed" and entry["drills"]["b2"]["seconds"] == 2.5
@@ -64,10 +65,11 @@ def test_records_are_private_and_status_shows_them(tmp_path: Path):
                      ("drill_overdue", "s3")]
     assert entry["health"] == "warning"
     fresh = {"tank/a": {"providers": {"b2": {}}, "problems": [], "health": "ok"}}
-    status_drills.add_drills(str(state), fresh, lambda d: {"drill_every": "1d"}, 1000.0 + 7200, problem, health_of)
+    status_drills.add_drills(str(state), fresh, lambda d: DatasetPolicy(drill_every=86400.0), 1000.0 + 7200, problem,
+                             health_of)
     assert fresh["tank/a"]["problems"] == [] and fresh["tank/a"]["health"] == "ok"
     none = {"tank/a": {"providers": {"b2": {}}, "problems": [], "health": "ok"}}
-    status_drills.add_drills(str(state), none, lambda d: {}, 1e12, problem, health_of)
+    status_drills.add_drills(str(state), none, lambda d: DatasetPolicy(), 1e12, problem, health_of)
     assert none["tank/a"]["problems"] == [], "without drill_every age is no problem"
 
 

@@ -14,9 +14,10 @@ from typing import Dict, List, Optional, Set, Tuple
 import jsonschema
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, policy, status_bases
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, resolve, status_bases
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import ProviderRun, _NullProgress
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef, parse
+from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import RemoteObject
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Bookmark, Capabilities, Snapshot, Zfs
 
@@ -137,11 +138,11 @@ class ListingStore:
                 handle.write(backup.manifest.to_json())
 
 
-def settings(tmp_path: Path) -> policy.DatasetSettings:
+def settings(tmp_path: Path) -> DatasetSettings:
     config = {"recipients": ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"], "namespace": "host1",
               "state_dir": str(tmp_path / "state"), "log_dir": str(tmp_path / "log"),
               "providers": {"local": {"remote": str(tmp_path / "remote")}}}
-    return policy.resolve(config, DS, {})
+    return resolve.resolve(config, DS, {})
 
 
 H1, H2, H3 = snap("h1", 0xA1, 10), snap("h2", 0xA2, 20), snap("h3", 0xA3, 30)
