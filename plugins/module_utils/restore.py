@@ -203,7 +203,7 @@ class ChunkFetcher:
                     "snapshot." % (record.index, record.object, self.label, self.store.name,
                                    "its size is %d, the manifest says %d" % (size, record.stored_bytes)
                                    if size != record.stored_bytes else "its SHA-256 does not match the manifest"),
-                    "chunk_corrupt")
+                    "size_mismatch" if size != record.stored_bytes else "digest_mismatch")
 
         self.store.retry(once, "download of %s" % record.object)
         return path
@@ -316,11 +316,11 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
             except Exception as exc:
                 raise OffsiteError("Chunk %d (%s) of %s on %s failed age authentication or decompression (%s): it "
                                    "is damaged, or was not encrypted for this key." % (
-                                       record.index, record.object, label, store.name, exc), "chunk_corrupt")
+                                       record.index, record.object, label, store.name, exc), "decrypt_failed")
             if sink.plain_bytes != record.plain_bytes or mac.hexdigest() != record.plain_mac:
                 raise OffsiteError("Chunk %d (%s) of %s on %s does not match its keyed digest: it belongs to another "
                                    "backup or position, or was altered; refusing to restore it." % (
-                                       record.index, record.object, label, store.name), "chunk_mismatch")
+                                       record.index, record.object, label, store.name), "mac_mismatch")
             done += record.plain_bytes
             progress.chunk(record.index + 1, done)
         proc.stdin.close()
@@ -388,7 +388,8 @@ def _stream_chunk(store: Store, bdir: str, record: ChunkRecord, sink: Any, ident
         raise store.failure("download %s" % record.object, rc, err)
     if reader.count != record.stored_bytes or reader.sha256.hexdigest() != record.stored_sha256:
         raise OffsiteError("Chunk %d (%s) of %s on %s is corrupt: its size or SHA-256 does not match the manifest."
-                           % (record.index, record.object, label, store.name), "chunk_corrupt")
+                           % (record.index, record.object, label, store.name),
+                           "size_mismatch" if reader.count != record.stored_bytes else "digest_mismatch")
 
 
 def apply_properties(zfs: Zfs, name: str, properties: Dict[str, Optional[str]]) -> None:
