@@ -3,39 +3,28 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The process layer: every child process (zfs, zpool, rclone, ssh-keygen, umount, age) runs through here.
 
-Private to the collection: not an API for other collections.
+Private to the collection: not an API for other collections. The ONLY module_utils file importing subprocess.
 
-The ONLY module_utils file that imports subprocess. A `Child` owns one process:
+`Child` owns one process: argv list (never a shell), env, pass_fds, stdin/stdout (PIPE, DEVNULL, an fd or
+a file; raw pipes); stderr read on a thread into a bounded `StderrTail` (first quarter and last three
+quarters of `stderr_limit`, 64 KiB), so a chatty child never blocks; a failure becomes ONE typed error
+through the caller's `classify(returncode, stderr)` (the only place message text is read: zfs.py,
+store.py/rclone_errors.py); kill + wait on every exit path (`close()`, the context manager, `run()` on a
+timeout, an exception, KeyboardInterrupt). Each command is logged as shlex-quoted argv, never its
+environment (where secrets travel), to the hook of `log_to()` (Progress sets it for a run) or `log=`;
+secret-looking `key=value` values of an rclone connection string are masked.
 
-- argv is a list, never a shell; the environment, `pass_fds`, stdin and stdout (PIPE, DEVNULL, a
-  file descriptor or a file) are given once;
-- stderr is always read on a thread into a bounded buffer (`StderrTail`: the first quarter and the
-  last three quarters of `stderr_limit`, 64 KiB by default), so a chatty child never blocks on a full
-  pipe and never fills memory;
-- a failure becomes ONE typed error through the caller's classifier, `classify(returncode, stderr)
-  -> Exception`, which is where message text is read (zfs.py, store.py/rclone_errors.py, ...);
-- on every exit path the child is killed (if still running) and reaped: `close()`, the context
-  manager, and `run()` on a timeout, an exception or KeyboardInterrupt.
-
-Every command is logged as argv joined with shlex.quote (never its environment, where secrets
-travel) to the run's log: `Progress` pushes its `log` with `log_to()` while the run lives, or a
-caller passes `log=`. Values of secret-looking `key=value` pairs in an rclone connection string are
-masked as well.
-
-Porting a hand-driven Popen (fanout, restore, age_cli) onto this layer:
+Porting a hand-driven Popen (fanout, restore's receive path, age_cli):
 
     with _proc.Child(argv, stdin=_proc.PIPE, env=env, pass_fds=fds, classify=classify) as child:
-        child.stdin.write(data)       # or read child.stdout: raw, unbuffered pipes (bufsize 0)
+        child.stdin.write(data)       # or read child.stdout
         child.check()                 # close stdin, wait, raise classify(rc, stderr) unless rc in ok
-    # leaving the block any other way (an exception, return before check) kills and reaps the child
+    # leaving the block any other way (an exception, a return before check) kills and reaps the child
 
-`Child` keeps Popen's surface for code not yet ported: stdin, stdout, stderr (`.read()` waits for
-the end of stderr and returns the bounded bytes; `.close()` is harmless), pid, returncode, poll(),
-wait(timeout) (raises TimeoutExpired like Popen), kill(), terminate(). `abort(grace)` ends a child
-that should clean up after a truncated input (zfs receive): stdin closed, wait up to grace, then kill.
-`run(argv, input=, timeout=, ok=, check=)` is the one-shot call: a `Result` (returncode, stdout,
-stderr, timed_out) or the classified error; on a timeout the child is killed and the classifier sees
-returncode -9.
+Popen's surface stays for unported code: stdin, stdout, stderr.read() (waits for its end; the kept bytes),
+pid, returncode, wait(timeout) (raises TimeoutExpired), kill(). `abort(grace)`: close stdin, wait up to
+grace, kill (zfs receive discards a truncated stream). `run(argv, input=, timeout=, ok=, check=)`: one
+call, a `Result` (returncode, stdout, stderr, timed_out) or the classified error (a timeout kills: -9).
 """
 
 from __future__ import annotations
@@ -83,6 +72,7 @@ def log_to(log: Log) -> Callable[[], None]:
 
 @contextmanager
 def logging_to(log: Log) -> Iterator[None]:
+    """log_to() for the length of a with block."""
     undo = log_to(log)
     try:
         yield
@@ -125,12 +115,8 @@ class StderrTail:
         self._thread.start()
 
     def _drain(self) -> None:
-        fd = self._pipe.fileno()
         try:
-            while True:
-                data = os.read(fd, 65536)
-                if not data:
-                    break
+            for data in iter(lambda: os.read(self._pipe.fileno(), 65536), b""):
                 room = self._head_limit - len(self._head)
                 if room > 0:
                     self._head += data[:room]
@@ -143,10 +129,7 @@ class StderrTail:
         except (OSError, ValueError):
             pass
         finally:
-            try:
-                self._pipe.close()
-            except OSError:
-                pass
+            self._pipe.close()
 
     def join(self, timeout: Optional[float] = None) -> bool:
         self._thread.join(timeout)
@@ -163,11 +146,8 @@ class StderrTail:
         self.join()
         return self.value()
 
-    def text(self) -> str:
-        return self.read().decode("utf-8", "replace")
-
     def close(self) -> None:
-        pass  # the reader thread closes the pipe at its end
+        pass  # Popen-compatible; the reader thread closes the pipe at its end
 
 
 def _default_classify(argv: Sequence[str]) -> Classifier:
@@ -219,12 +199,6 @@ class Child:
     def returncode(self) -> Optional[int]:
         return self._popen.returncode
 
-    def poll(self) -> Optional[int]:
-        rc = self._popen.poll()
-        if rc is not None:
-            self._exited(rc)
-        return rc
-
     def wait(self, timeout: Optional[float] = None) -> int:
         """Wait for the exit (TimeoutExpired after timeout seconds, as Popen); stderr is read to its end."""
         rc = self._popen.wait(timeout)
@@ -240,13 +214,6 @@ class Child:
             except OSError:
                 pass
 
-    def terminate(self) -> None:
-        if self._popen.returncode is None:
-            try:
-                self._popen.terminate()
-            except OSError:
-                pass
-
     def _exited(self, rc: int) -> None:
         if rc != 0 and not self._logged_exit:
             self._logged_exit = True
@@ -254,17 +221,13 @@ class Child:
                                                           command_line(self.argv[:2])))
 
     # -- owning it ---------------------------------------------------------------------------
-    def _close_stdin(self) -> bool:
-        """Close stdin; False when the child had already stopped reading (a broken pipe)."""
-        if self._popen.stdin is None or self._popen.stdin.closed:
-            return True
-        try:
-            self._popen.stdin.close()
-            return True
-        except (BrokenPipeError, ConnectionResetError):
-            return False
-        except (OSError, ValueError):
-            return True
+    def _close_stdin(self) -> None:
+        """Close stdin (a child that stopped reading makes that a broken pipe: nothing to do then)."""
+        if self._popen.stdin is not None and not self._popen.stdin.closed:
+            try:
+                self._popen.stdin.close()
+            except (OSError, ValueError):
+                pass
 
     def finish(self, timeout: Optional[float] = None) -> int:
         """Close stdin (end of input), wait for the exit and the end of stderr; the return code."""

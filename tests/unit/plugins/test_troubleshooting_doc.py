@@ -12,6 +12,7 @@ in it, headed "### `code`: <what it means>", and no other.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
@@ -54,9 +55,14 @@ def error_classes(trees: List[ast.AST]) -> set:
     return names
 
 
+@functools.lru_cache(maxsize=None)
+def _parsed(folder: str) -> Tuple[Tuple[Path, ast.AST], ...]:
+    return tuple((p, ast.parse(p.read_text(encoding="utf-8"))) for p in sorted((ROOT / folder).rglob("*.py")))
+
+
 def raised_messages() -> List[Tuple[str, Optional[str], str]]:
-    paths = sorted((ROOT / "plugins").rglob("*.py"))
-    trees = [ast.parse(p.read_text(encoding="utf-8")) for p in paths]
+    paths = [p for p, _tree in _parsed("plugins")]
+    trees = [tree for _p, tree in _parsed("plugins")]
     classes = error_classes(trees)
     found = []
     for path, tree in zip(paths, trees):
@@ -113,9 +119,9 @@ def used_codes() -> Dict[str, Set[str]]:
     (`problem(code, ...)`, {"code": ...} entries, (code, severity, ...) findings), and values given to a
     name like code / CODE / *_code / *CODES. code -> where."""
     found: Dict[str, Set[str]] = {}
-    paths = sorted((ROOT / "plugins" / "module_utils").rglob("*.py"))
-    trees = [ast.parse(p.read_text(encoding="utf-8")) for p in paths]
-    classes = error_classes(trees)
+    paths = [p for p, _tree in _parsed("plugins/module_utils")]
+    trees = [tree for _p, tree in _parsed("plugins/module_utils")]
+    classes = error_classes([tree for _p, tree in _parsed("plugins")])
     for path, tree in zip(paths, trees):
         if path.name == "errors.py":
             continue  # the vocabulary itself
