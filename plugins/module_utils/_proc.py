@@ -180,7 +180,6 @@ class Child:
             raise
         self.stderr = StderrTail(self._popen.stderr, stderr_limit)  # type: ignore[arg-type]
         self._popen.stderr = None  # read by the thread only; communicate() leaves it alone
-        self._logged_exit = False
 
     # -- Popen's surface -------------------------------------------------------------------
     @property
@@ -203,7 +202,6 @@ class Child:
         """Wait for the exit (TimeoutExpired after timeout seconds, as Popen); stderr is read to its end."""
         rc = self._popen.wait(timeout)
         self.stderr.join(None if timeout is None else max(timeout, 5.0))
-        self._exited(rc)
         return rc
 
     def kill(self) -> None:
@@ -214,11 +212,8 @@ class Child:
             except OSError:
                 pass
 
-    def _exited(self, rc: int) -> None:
-        if rc != 0 and not self._logged_exit:
-            self._logged_exit = True
-            _emit(self._log, "exit %d after %.1fs: %s" % (rc, time.monotonic() - self.started,
-                                                          command_line(self.argv[:2])))
+    def _note(self, what: str) -> None:
+        _emit(self._log, "%s after %.1fs: %s" % (what, time.monotonic() - self.started, command_line(self.argv[:2])))
 
     # -- owning it ---------------------------------------------------------------------------
     def _close_stdin(self) -> None:
@@ -235,8 +230,9 @@ class Child:
         return self.wait(timeout)
 
     def error(self) -> BaseException:
-        """The classified error of the finished child."""
+        """The classified error of the finished child (logged: exit code and time)."""
         rc = self._popen.returncode
+        self._note("exit %s" % rc)
         return self._classify(rc if rc is not None else -1, self.stderr.value())
 
     def check(self, ok: Sequence[int] = (0,), timeout: Optional[float] = None) -> int:
@@ -260,16 +256,17 @@ class Child:
         if self._closed:
             return
         self._closed = True
-        self.kill()
+        if self._popen.poll() is None:
+            self._note("killed")
+            self.kill()
         for pipe in (self._popen.stdin, self._popen.stdout):
             if pipe is not None:
                 try:
                     pipe.close()
                 except OSError:
                     pass
-        rc = self._popen.wait()
+        self._popen.wait()
         self.stderr.join(5.0)
-        self._exited(rc)
 
     def __enter__(self) -> "Child":
         return self
@@ -309,7 +306,7 @@ def run(argv: Sequence[str], *, input: Optional[bytes] = None, env: Optional[dic
             timed_out = True
             child.kill()
             out, _err = child._popen.communicate()
-            _emit(log, "timed out after %gs: %s" % (timeout, command_line(child.argv[:2])))
+            child._note("timed out (%gs), killed" % timeout)
         rc = child.wait()
     finally:
         child.close()

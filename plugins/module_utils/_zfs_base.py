@@ -157,13 +157,13 @@ class ZfsBase:
         """zfs ARGS; its stdout, or a ZfsError `Could not <what>: ...`. A busy answer is retried, bounded."""
         attempt = 0
         while True:
-            result = _proc.run([self.binary] + list(args), check=False, missing=self._missing)
-            if result.returncode == 0:
-                return result.text
-            error = zfs_error(what, result.returncode, result.stderr)
-            # Right after heavy I/O a dataset can be briefly busy (zfs-fuse especially): retry, bounded.
-            if attempt >= busy_retries or BUSY not in error.kinds:
-                raise error
+            try:
+                return _proc.run([self.binary] + list(args), missing=self._missing,
+                                 classify=lambda rc, err: zfs_error(what, rc, err)).text
+            except ZfsError as error:
+                # Right after heavy I/O a dataset can be briefly busy (zfs-fuse especially): retry, bounded.
+                if attempt >= busy_retries or BUSY not in error.kinds:
+                    raise
             attempt += 1
             time.sleep(min(2.0, 0.1 * (2 ** attempt)))
 
@@ -183,14 +183,13 @@ class ZfsBase:
         """zpool ARGS (check: a ZfsError `Could not <what>: ...`; a busy answer is retried, bounded)."""
         attempt = 0
         while True:
-            result = _proc.run([self.zpool_binary()] + list(args), check=False, missing=lambda: OffsiteError(
-                "The zpool command (%s) was not found; install ZFS or pass scratch_pool." % self.zpool_binary(),
-                "zfs_missing"))
-            if result.returncode == 0 or not check:
-                return result
-            error = zfs_error(what, result.returncode, result.stderr, "zpool")
-            if attempt >= retries or BUSY not in error.kinds:
-                raise error
+            try:
+                return _proc.run([self.zpool_binary()] + list(args), check=check, missing=lambda: OffsiteError(
+                    "The zpool command (%s) was not found; install ZFS or pass scratch_pool." % self.zpool_binary(),
+                    "zfs_missing"), classify=lambda rc, err: zfs_error(what, rc, err, "zpool"))
+            except ZfsError as error:
+                if attempt >= retries or BUSY not in error.kinds:
+                    raise
             attempt += 1
             time.sleep(min(2.0, 0.1 * (2 ** attempt)))  # zfs-fuse: busy for a moment after heavy I/O
 

@@ -55,7 +55,7 @@ def error_classes(trees: List[ast.AST]) -> set:
     return names
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)  # noqa: UP033  (functools.cache: Python 3.9+)
 def _parsed(folder: str) -> Tuple[Tuple[Path, ast.AST], ...]:
     return tuple((p, ast.parse(p.read_text(encoding="utf-8"))) for p in sorted((ROOT / folder).rglob("*.py")))
 

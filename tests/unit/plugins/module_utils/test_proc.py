@@ -137,13 +137,19 @@ def test_every_command_is_logged_without_its_environment(tmp_path):
         _proc.run([PY, "-c", "import os, sys; sys.stdout.write(os.environ['RCLONE_CONFIG_B2_KEY'])"],
                   env=dict(os.environ, RCLONE_CONFIG_B2_KEY=secret, AWS_SECRET_ACCESS_KEY=secret))
         _proc.run(["true", ":s3,access_key_id=AKIA,secret_access_key=%s:bucket/x" % secret, "it's"])
-        _proc.run(["false"], check=False)
+        _proc.run(["false"], check=False)  # an exit the caller expects: not a failure to log
+        with pytest.raises(OffsiteError):
+            _proc.run(["false"])
+        with _proc.Child(SLEEPER):
+            pass
     assert lines[0].startswith("run: ") and PY in lines[0] and "RCLONE_CONFIG_B2_KEY" in lines[0]
     assert lines[1] == "run: true ':s3,access_key_id=***,secret_access_key=***:bucket/x' 'it'\"'\"'s'"
-    assert lines[2] == "run: false" and lines[3].startswith("exit 1 after ") and lines[3].endswith(": false")
+    assert lines[2] == "run: false" and lines[3] == "run: false"
+    assert lines[4].startswith("exit 1 after ") and lines[4].endswith(": false")
+    assert lines[5].startswith("run: ") and lines[6].startswith("killed after ")
     assert not any(secret in line for line in lines)
     _proc.run(["true"])  # the hook is gone with the block
-    assert len(lines) == 4
+    assert len(lines) == 7
 
 
 def test_a_runs_progress_log_gets_its_commands_and_no_secret(tmp_path):
