@@ -39,6 +39,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Iterator, List, Optional, Sequence, Union
 
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
+
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
 TimeoutExpired = subprocess.TimeoutExpired
@@ -152,7 +154,6 @@ class StderrTail:
 
 def _default_classify(argv: Sequence[str]) -> Classifier:
     def classify(returncode: int, stderr: bytes) -> BaseException:
-        from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
         return OffsiteError("The command %s failed (exit %d): %s." % (
             os.path.basename(str(argv[0])), returncode, first_line(stderr).rstrip(".")), "command_failed")
     return classify
