@@ -251,4 +251,3 @@ class Zfs(HoldsMixin, StreamsMixin):
 
     def destroy_pool(self, pool: str, retries: int = 8) -> None:
         self._zpool(["destroy", "-f", pool], "destroy the scratch pool %s" % pool, retries=retries)
-

@@ -44,6 +44,7 @@ def _failed(what: str, stderr: str) -> ZfsError:
     """What Zfs._run raises for this stderr: `Could not <what>: <stderr>`, classified by the real code."""
     return zfs_error(what, 1, stderr)
 
+
 # What OpenZFS 2.x advertises (zfs send/receive usage), and what zfs-fuse does.
 OPENZFS_SEND = "DLPRbcehnpvw"
 OPENZFS_RECEIVE = "AFMdehnosuv"
