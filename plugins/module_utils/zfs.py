@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Set, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils._zfs_base import (  # noqa: F401  (re-exported)
+from ansible_collections.offsite.zfs.plugins.module_utils._zfs_base import (  # re-exported: see __all__
     BUSY,
     CREATED_BY_PROPERTY,
     EXISTS,
@@ -47,13 +47,18 @@ from ansible_collections.offsite.zfs.plugins.module_utils._zfs_base import (  # 
     zfs_error,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils._zfs_holds import HoldsMixin
-from ansible_collections.offsite.zfs.plugins.module_utils._zfs_streams import (  # noqa: F401  (re-exported)
+from ansible_collections.offsite.zfs.plugins.module_utils._zfs_streams import (  # re-exported: see __all__
     SEND_OPTIONS,
     SendPlan,
     StreamsMixin,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.common import validate_dataset, validate_snapshot
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError, ZfsError
+
+__all__ = ["Zfs", "ZfsError", "Snapshot", "Bookmark", "Capabilities", "SendPlan", "SEND_OPTIONS",
+           "CREATED_BY_PROPERTY", "PARTIAL_PROPERTY", "KINDS", "BUSY", "EXISTS", "FAILED", "MODIFIED", "MOUNT_FAILED",
+           "NO_SPACE", "NO_SUCH_TAG", "NOT_FOUND", "NOT_MOUNTED", "PERMISSION", "TAG_EXISTS", "UNSUPPORTED",
+           "classify", "receive_failure", "send_failure", "zfs_error"]
 
 
 class Zfs(HoldsMixin, StreamsMixin):

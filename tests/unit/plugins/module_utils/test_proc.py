@@ -202,6 +202,6 @@ def test_only_the_zfs_layer_builds_zfs_and_zpool_argv():
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr in ("run", "_run", "_probe", "_zpool", "zpool_binary"):
                 receiver = ast.unparse(node.func.value) if hasattr(ast, "unparse") else ""
-                if receiver.split(".")[-1] == "zfs":
+                if receiver.rsplit(".", maxsplit=1)[-1] == "zfs":
                     offenders.append("%s:%d %s.%s" % (path.name, node.lineno, receiver, node.func.attr))
     assert not offenders, "give zfs.py a named method instead: %s" % offenders
