@@ -1,7 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, offsite.zfs developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Errors, name validation, sizes and durations shared by every layer."""
+"""Name validation, sizes, durations, 0700/0600 files and run temp dirs shared by every layer.
+
+OffsiteError lives in errors.py (re-exported here).
+"""
 
 from __future__ import annotations
 
@@ -12,20 +15,10 @@ import shutil
 import tempfile
 from typing import Any, Optional
 
+# Re-exported: the layers import it from here until phase B moves the imports to errors.py.
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError  # noqa: F401
+
 TOOL_VERSION = "1.0.0"
-
-
-class OffsiteError(Exception):
-    """An error whose message is one clear sentence meant for the user."""
-
-    def __init__(self, message: str, code: str = "error", **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.details = details
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # ZFS allows alphanumerics and "_ - . :" in a name component (and a space, which

@@ -28,14 +28,14 @@ import collections
 import hashlib
 import os
 import shutil
-import subprocess
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, List, Optional, Sequence
 
-from ansible_collections.offsite.zfs.plugins.module_utils import age_cli, codec
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc, age_cli, codec
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, widen_pipe
-from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError, StoreError
+from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 ZSTD_ENV = "OFFSITE_ZSTD"  # the zstd binary to decompress with, or "library" for zstandard in-process
 HOLD_BACK = 1 << 20  # the END record of a send stream is its last 312 bytes
@@ -127,10 +127,10 @@ class _Feeder(threading.Thread):
     def _once(self) -> None:
         if self._halt.is_set():
             return
-        child = self._child = self.store.open_get_stream(self.key, offset=self.count)
-        widen_pipe(child.stdout)
-        fd = child.stdout.fileno()
-        try:
+        with self.store.open_get_stream(self.key, offset=self.count) as child:
+            self._child = child
+            widen_pipe(child.stdout)
+            fd = child.stdout.fileno()
             while not self._halt.is_set():
                 block = os.read(fd, BLOCK_SIZE)
                 if not block:
@@ -142,13 +142,8 @@ class _Feeder(threading.Thread):
                         _write_all(self.out_fd, block)
                     except BrokenPipeError:
                         self.consumer_gone = True  # go on hashing: a damaged object is told as such
-        finally:
-            err = child.stderr.read()
-            rc = child.wait()
-            child.stdout.close()
-            child.stderr.close()
-        if rc != 0 and not self._halt.is_set():
-            raise self.store.failure("download %s" % self.key, rc, err)
+            if not self._halt.is_set():
+                child.check()  # a failed download raises its StoreError: the retry resumes at self.count
 
     def stop(self) -> None:
         self._halt.set()
@@ -189,11 +184,10 @@ class ChunkDecoder:
             sink.write(data)
 
         out = _Emit(lambda data: decompressor.feed(data, emit))
-        child = store.open_get_stream(key)
-        widen_pipe(child.stdout)
-        reader = DigestReader(child.stdout)
         error = ""
-        try:
+        with store.open_get_stream(key) as child:
+            widen_pipe(child.stdout)
+            reader = DigestReader(child.stdout)
             try:
                 codec.decrypt_stream(reader, out, self.identities)
             except (BrokenPipeError, ConnectionResetError, StoreError):
@@ -202,11 +196,7 @@ class ChunkDecoder:
                 error = str(exc) or type(exc).__name__
                 while reader.read(BLOCK_SIZE):  # the rest still counts for the size and SHA-256
                     pass
-        finally:
-            err = child.stderr.read()
-            rc = child.wait()
-        if rc != 0:
-            raise store.failure("download %s" % key, rc, err)
+            child.check()
         return Decoded(plain[0], reader.count, reader.sha256.hexdigest(), error)
 
     # -- age (and zstd) in child processes ----------------------------------------------------------
@@ -216,22 +206,19 @@ class ChunkDecoder:
             os.write(write_end, str(self.identity_text).encode("utf-8"))  # below the pipe's capacity
         finally:
             os.close(write_end)
-        children: List[subprocess.Popen] = []
+        children: List[_proc.Child] = []
         feeder: Optional[_Feeder] = None
-        ok = False
         try:
             try:
-                age = subprocess.Popen([str(self.age), "--decrypt", "-i", "/dev/fd/%d" % read_end],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       pass_fds=(read_end,), bufsize=0)
+                age = _proc.Child([str(self.age), "--decrypt", "-i", "/dev/fd/%d" % read_end], stdin=_proc.PIPE,
+                                  pass_fds=(read_end,), missing=self._missing)
             finally:
                 os.close(read_end)
             children.append(age)
             widen_pipe(age.stdin)
             out = age.stdout
             if self.zstd:
-                unzstd = subprocess.Popen([self.zstd, "-d", "-c", "-q"], stdin=age.stdout, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, bufsize=0)
+                unzstd = _proc.Child([self.zstd, "-d", "-c", "-q"], stdin=age.stdout, missing=self._missing)
                 children.append(unzstd)
                 age.stdout.close()  # the zstd child holds it now
                 out = unzstd.stdout
@@ -239,30 +226,26 @@ class ChunkDecoder:
             feeder = _Feeder(store, key, size, os.dup(age.stdin.fileno()))
             age.stdin.close()
             feeder.start()
-            plain = self._drain(out.fileno(), mac, sink)
+            try:
+                plain = self._drain(out.fileno(), mac, sink)
+            except BaseException:
+                feeder.stop()
+                for child in children:
+                    child.kill()
+                feeder.join(timeout=30)
+                raise
             feeder.join()
             failures = [f for f in (self._failure(child) for child in children) if f]
             if feeder.error is not None:
                 raise feeder.error
-            ok = True
         finally:
-            if not ok:
-                if feeder is not None:
-                    feeder.stop()
-                for child in children:
-                    child.kill()
-                for child in children:
-                    child.wait()
-                if feeder is not None:
-                    feeder.join(timeout=30)
             for child in children:
-                for pipe in (child.stdin, child.stdout, child.stderr):
-                    if pipe is not None:
-                        try:
-                            pipe.close()
-                        except OSError:
-                            pass
+                child.close()
         return Decoded(plain, feeder.count, feeder.sha256.hexdigest(), failures[0] if failures else "")
+
+    def _missing(self) -> OffsiteError:
+        return OffsiteError("The age command %s or the zstd command %s cannot be run; install them or set "
+                            "OFFSITE_AGE=pyrage." % (self.age, self.zstd or "-"), "age_failed")
 
     def _drain(self, fd: int, mac: Any, sink: Any) -> int:
         plain = 0
@@ -286,15 +269,13 @@ class ChunkDecoder:
         return plain
 
     @staticmethod
-    def _failure(child: subprocess.Popen) -> str:
+    def _failure(child: _proc.Child) -> str:
         """'' when the child exited 0, else the first line it wrote to stderr."""
-        err = child.stderr.read().decode("utf-8", "replace") if child.stderr else ""
         if child.wait() == 0:
             return ""
-        for prefix in ("age: error: ", "zstd: "):
-            err = err.replace(prefix, "")
-        lines = [line for line in err.strip().splitlines() if line.strip() and "report unexpected" not in line]
-        return lines[0] if lines else "%s exited with %d" % (os.path.basename(str(child.args[0])), child.returncode)
+        text = child.stderr.value().decode("utf-8", "replace").replace("age: error: ", "").replace("zstd: ", "")
+        lines = [line for line in text.strip().splitlines() if line.strip() and "report unexpected" not in line]
+        return lines[0] if lines else "%s exited with %d" % (os.path.basename(child.argv[0]), child.returncode)
 
 
 class _Emit:

@@ -22,12 +22,11 @@ per chunk, to the same recipients; restore reads both.
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import age_cli, codec
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc, age_cli, codec
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     BLOCK_SIZE,
     ChunkSource,
@@ -116,55 +115,52 @@ class ChunkEncoder:
             argv += ["-r", recipient]  # public keys only: nothing secret in argv
         return argv
 
+    def _failure(self, returncode: int, stderr: bytes) -> OffsiteError:
+        line = _proc.first_line(stderr, "it exited with %d" % returncode)
+        return OffsiteError("age could not encrypt a chunk: %s" % line, "age_failed")
+
+    def _missing(self) -> OffsiteError:
+        return OffsiteError("The age command %s cannot be run; install age or set OFFSITE_AGE=pyrage." % self.age,
+                            "age_failed")
+
     def _encode_cli(self, stream: Any, limit: int, mac: Any, sink: Any) -> Encoded:
-        try:
-            child = subprocess.Popen(self._argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, bufsize=0)
-        except OSError as exc:
-            raise OffsiteError("The age command %s cannot be run (%s); install age or set OFFSITE_AGE=pyrage."
-                               % (self.age, exc.strerror), "age_failed")
-        widen_pipe(child.stdin)
-        widen_pipe(child.stdout)
-        drain = _Drain(child.stdout.fileno(), sink)
-        drain.start()
-        compressor = self._compressor()
-        infd = child.stdin.fileno()
-        plain = 0
-        ok = False
-        try:
+        child = _proc.Child(self._argv(), stdin=_proc.PIPE, classify=self._failure, missing=self._missing)
+        with child:  # leaving it any other way than below kills and reaps age
+            widen_pipe(child.stdin)
+            widen_pipe(child.stdout)
+            drain = _Drain(child.stdout.fileno(), sink)
+            drain.start()
             try:
-                while plain < limit:
-                    block = stream.read(min(BLOCK_SIZE, limit - plain))
-                    if not block:
-                        break
-                    plain += len(block)
-                    mac.update(block)
-                    out = compressor.compress(block)
-                    if out:
-                        _write_all(infd, out)
-                _write_all(infd, compressor.flush())
-            except BrokenPipeError:
-                pass  # age stopped: its exit status and stderr say why, below
-            child.stdin.close()
-            drain.join()
-            err = child.stderr.read()
+                plain = self._feed(child.stdin.fileno(), stream, limit, mac)
+                child.stdin.close()
+                drain.join()
+            except BaseException:
+                child.kill()  # its output ends, so the drain ends, before the pipes close
+                drain.join(timeout=30)
+                raise
             rc = child.wait()
             if drain.error is not None:
                 raise drain.error
             if rc != 0:
-                lines = [line for line in err.decode("utf-8", "replace").strip().splitlines() if line.strip()]
-                raise OffsiteError("age could not encrypt a chunk: %s" % (
-                    lines[0] if lines else "it exited with %d" % rc), "age_failed")
-            ok = True
-        finally:
-            if not ok:
-                child.kill()
-                child.wait()
-                drain.join(timeout=30)  # the child is gone: its output ends
-                for pipe in (child.stdin, child.stdout, child.stderr):
-                    try:
-                        pipe.close()
-                    except OSError:
-                        pass
+                raise child.error()
         counted = drain.sink
         return Encoded(plain, counted.count, counted.sha256.hexdigest())
+
+    def _feed(self, infd: int, stream: Any, limit: int, mac: Any) -> int:
+        """MAC and compress up to limit bytes of the stream into age's stdin; the plaintext count."""
+        compressor = self._compressor()
+        plain = 0
+        try:
+            while plain < limit:
+                block = stream.read(min(BLOCK_SIZE, limit - plain))
+                if not block:
+                    break
+                plain += len(block)
+                mac.update(block)
+                out = compressor.compress(block)
+                if out:
+                    _write_all(infd, out)
+            _write_all(infd, compressor.flush())
+        except BrokenPipeError:
+            pass  # age stopped: its exit status and stderr say why
+        return plain

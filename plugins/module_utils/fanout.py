@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
@@ -73,22 +72,17 @@ def _stream_chunk(need: List[Target], index: int, encoder: ChunkEncoder, stream:
         encoded = encoder.encode(stream, limit, mac, tee)
     except BaseException:
         for _target, _obj, child in children.values():
-            child.kill()
-            child.wait()
+            child.close()  # kill and reap
         raise
     for name, (target, obj, child) in children.items():
-        try:
-            child.stdin.close()
-        except OSError:
-            tee.broken.setdefault(name, "the pipe broke")
-        err = child.stderr.read()
-        rc = child.wait()
+        rc = child.finish()  # close its input: the end of the object
         if rc != 0:
-            target.state, target.error = FAILED, target.store.failure("upload %s" % obj, rc, err)
+            target.state, target.error = FAILED, child.error()
         elif name in tee.broken:
             target.state, target.error = FAILED, StoreError("Provider %s could not upload %s: the upload stream "
                                                             "broke (%s)." % (target.name, obj, tee.broken[name]),
                                                             "provider_failed")
+        child.close()
     return encoded
 
 
@@ -117,11 +111,8 @@ class Pass:
         settings = self.settings
         for target in self.targets:
             target.begin_pass()
-        proc = self.zfs.send(self.plan)
+        proc = self.zfs.send(self.plan)  # a _proc.Child: check() raises `zfs send of ... failed: ...`
         stream = StreamReader(proc.stdout)
-        stderr_box: List[bytes] = []
-        err_thread = threading.Thread(target=lambda: stderr_box.append(proc.stderr.read()), daemon=True)
-        err_thread.start()
         spool: Optional[Spool] = None
         spool_dir = None
         if settings.spool:
@@ -143,13 +134,7 @@ class Pass:
             if spool is not None:
                 spool.drain()  # the providers still in the pass; a dropped one's running uploads may go on
             if finished:
-                rc = proc.wait()
-                err_thread.join()
-                if rc != 0:
-                    message = (stderr_box[0] if stderr_box else b"").decode("utf-8", "replace").strip().splitlines()
-                    raise OffsiteError("zfs send of %s@%s failed: %s" % (
-                        settings.dataset, self.snapshot.name, message[0] if message else "exit %d" % rc),
-                        "zfs_failed")
+                proc.check()
                 stamp = now()  # one stamp: the providers done in this pass get the same manifest
                 for target in self.targets:
                     if target.state == ACTIVE:
@@ -164,12 +149,9 @@ class Pass:
                     spool.abort()
                 spool.close()
             if not ok:
-                try:
-                    proc.kill()
-                except OSError:
-                    pass
-                stream.close()
-                proc.wait()
+                proc.kill()
+                stream.close()  # the reader thread ends: the child's output is gone
+            proc.close()
 
     def _chunk(self, index: int, stream: StreamReader, live: List[Target], spool: Optional[Spool],
                spool_dir: Optional[str]) -> int:

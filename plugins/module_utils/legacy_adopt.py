@@ -86,26 +86,17 @@ def _verify(store: Store, settings: DatasetSettings, backup: LegacySet, key: byt
 def _join_upload(store: Store, backup: LegacySet, key: str, record: ChunkRecord) -> None:
     """F3: the slices, concatenated, are one age file: stream them into one object, checking its SHA-256."""
     sha = hashlib.sha256()
-    put = store.open_put_stream(key)
-    try:
+    with store.open_put_stream(key) as put:  # a failed download kills the upload: no partial object is left
         for piece in backup.pieces:
-            child = store.open_get_stream(piece.key)
-            while True:
-                data = child.stdout.read(1 << 20)
-                if not data:
-                    break
-                sha.update(data)
-                put.stdin.write(data)
-            err = child.stderr.read()
-            rc = child.wait()
-            if rc != 0:
-                raise store.failure("download %s" % piece.key, rc, err)
-    finally:
-        put.stdin.close()
-        err = put.stderr.read()
-        rc = put.wait()
-    if rc != 0:
-        raise store.failure("upload %s" % key, rc, err)
+            with store.open_get_stream(piece.key) as child:
+                while True:
+                    data = child.stdout.read(1 << 20)
+                    if not data:
+                        break
+                    sha.update(data)
+                    put.stdin.write(data)
+                child.check()  # store.failure("download <piece>")
+        put.check()  # store.failure("upload <key>")
     if sha.hexdigest() != record.stored_sha256:
         raise OffsiteError(f"The pieces of {backup.name} on {store.name} changed while being adopted; run the "
                            f"adoption again.", "chunk_mismatch")

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import codec
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, run_temp_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import WRONG_KEY, decrypt_failure_kind
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, Piece
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import (
     MAX_PAYLOAD,
@@ -42,19 +43,13 @@ class _Enough(Exception):
 
 def probe_age(store: Store, key: str) -> bool:
     """Whether the object starts with the age header (reads its first 21 bytes only)."""
-    child = store.open_get_stream(key)
     data = b""
-    try:
+    with store.open_get_stream(key) as child:  # killed once the header is read
         while len(data) < len(AGE_MAGIC):
             more = child.stdout.read(len(AGE_MAGIC) - len(data))
             if not more:
                 break
             data += more
-    finally:
-        child.kill()
-        child.stdout.close()
-        child.stderr.close()
-        child.wait()
     return data == AGE_MAGIC
 
 
@@ -132,20 +127,10 @@ def _open_pieces(store: Store, pieces: List[Piece], spool_dir: Optional[str]) ->
             tmp = None  # no spool space: stream every piece
     if tmp is None:
         for piece in pieces:
-            child = store.open_get_stream(piece.key)
-            try:
+            with store.open_get_stream(piece.key) as child:  # killed when the reader stops early
                 yield piece, child.stdout
-            except GeneratorExit:
-                child.kill()
-                child.wait()
-                child.stdout.close()
-                child.stderr.close()
-                raise
-            child.stdout.read()
-            err = child.stderr.read()
-            rc = child.wait()
-            if rc != 0:
-                raise store.failure("download %s" % piece.key, rc, err)
+                child.stdout.read()
+                child.check()  # store.failure("download <key>")
         return
     try:
         start = 0
@@ -183,7 +168,7 @@ def _fetch(store: Store, group: List[Piece], dest: str) -> None:
 
 
 def _decrypt_error(exc: Exception, store: Store, backup: LegacySet, piece: Piece, where: str = "") -> OffsiteError:
-    if "No matching keys" in str(exc):
+    if decrypt_failure_kind(exc) == WRONG_KEY:
         return OffsiteError(f"None of the given identities can decrypt the legacy backup {backup.name} on "
                             f"{store.name}: the key is wrong, or it is not the one the old tool encrypted to.",
                             "wrong_key")

@@ -8,11 +8,10 @@ this file plans the target, names the pieces check mode would read, and feeds `z
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import locks
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -33,13 +32,16 @@ from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progre
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import (
     STAGING_SUFFIX,
     Keys,
-    abort_receive,
-    receive_error,
     receive_staged,
     run_restore,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
-from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY, Zfs
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import (
+    MOUNT_FAILED,
+    PARTIAL_PROPERTY,
+    Zfs,
+    receive_failure,
+)
 
 VERIFICATION = ("legacy backups have no manifest and no digests: age authentication of every piece, gzip ends, "
                 "piece numbering and sizes, shard offsets, the stream's BEGIN and END records and the zfs stream "
@@ -51,12 +53,18 @@ def _spool(settings: DatasetSettings) -> Optional[str]:
     return settings.spool_dir or None
 
 
+def _stopped(proc: _proc.Child) -> str:
+    """Why zfs receive stopped reading: the first line it wrote (or why there is none)."""
+    try:
+        rc = proc.wait(30)
+    except _proc.TimeoutExpired:
+        return "it did not exit"
+    return receive_failure(rc, proc.stderr.read()).reason
+
+
 def _receive(zfs: Zfs, store: Store, backup: LegacySet, identities: List[Any], target: str, force: bool,
              progress: Any, spool_dir: Optional[str]) -> Dict[str, Any]:
     proc = zfs.receive(target, force=force)
-    err_box: List[bytes] = []
-    err_thread = threading.Thread(target=lambda: err_box.append(proc.stderr.read()), daemon=True)
-    err_thread.start()
     ok = False
     try:
         try:
@@ -64,7 +72,7 @@ def _receive(zfs: Zfs, store: Store, backup: LegacySet, identities: List[Any], t
                                   on_piece=progress.chunk)
         except (BrokenPipeError, ConnectionResetError):
             raise OffsiteError(f"zfs receive into {target} stopped while the legacy backup {backup.name} was being "
-                               f"written: {receive_error(proc, err_thread, err_box)}", "receive_failed")
+                               f"written: {_stopped(proc)}", "receive_failed")
         try:
             guid = end_guid(tracker.tail, backup.header)
         except ValueError as exc:
@@ -77,20 +85,17 @@ def _receive(zfs: Zfs, store: Store, backup: LegacySet, identities: List[Any], t
                                f"stream of the snapshot with guid {guid}, not {expected}: it is from another "
                                f"backup.", "chunk_mismatch")
         backup.final_guid = backup.final_guid or guid
-        proc.stdin.close()
-        rc = proc.wait()
-        err_thread.join()
-        text = (err_box[0] if err_box else b"").decode("utf-8", "replace")
-        if rc != 0 and "cannot mount" in text and zfs.exists(f"{target}@{backup.header.snapshot or backup.snapshot}"):
-            rc = 0  # received; only the mountpoint it carries is busy
-        if rc != 0:
-            lines = text.strip().splitlines()
+        rc = proc.finish()
+        failure = receive_failure(rc, proc.stderr.read()) if rc != 0 else None
+        if failure is not None and not (  # received, and only the mountpoint it carries is busy: not a failure
+                MOUNT_FAILED in failure.kinds and zfs.exists(f"{target}@{backup.header.snapshot or backup.snapshot}")):
             raise OffsiteError(f"zfs receive of the legacy backup {backup.name} into {target} failed: "
-                               f"{lines[0] if lines else f'exit {rc}'}", "receive_failed")
+                               f"{failure.reason}", "receive_failed")
         ok = True
     finally:
         if not ok:
-            abort_receive(proc)
+            proc.abort(120)  # a truncated stream makes ZFS discard the partial receive
+        proc.close()
     return {"name": backup.name, "format": backup.format, "snapshot": backup.snapshot, "kind": backup.kind,
             "pieces": len(backup.pieces), "bytes": tracker.plain_bytes}
 

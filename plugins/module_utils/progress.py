@@ -4,7 +4,9 @@
 """Progress: events go to a log file per run and to a small state file status reads.
 
 The log file is opened in append mode and written line by line, never to a terminal,
-so runs in the background (cron, systemd, Ansible async) are safe.
+so runs in the background (cron, systemd, Ansible async) are safe. While a run's Progress is open,
+every command the process layer starts (_proc: zfs, zpool, rclone, ssh-keygen, ...) is logged to
+it, as argv (never its environment).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     human_bytes,
     pid_alive,
@@ -52,6 +55,7 @@ class Progress:
         self._lock = threading.RLock()  # upload threads report too
         self._providers: Dict[str, Dict[str, Any]] = {}
         self.log("%s of %s started (PID %d)" % (operation, dataset, os.getpid()))
+        self._unlog = _proc.log_to(self.log)  # every command of the run goes to its log
 
     def log(self, message: str) -> None:
         with self._lock:
@@ -112,6 +116,7 @@ class Progress:
             self._close(outcome)
 
     def _close(self, outcome: str) -> None:
+        self._unlog()
         self.log("%s of %s %s after %.1fs" % (self.operation, self.dataset, outcome, time.time() - self.started))
         try:
             os.unlink(self.state_path)

@@ -350,13 +350,7 @@ def _forget_journal(settings: DatasetSettings, provider: str, backup_id: str) ->
 def local_snapshots(zfs: Zfs, dataset: str, prefix: str) -> List[LocalSnapshot]:
     """The dataset's snapshots, with whether this collection made them (prefix and property)."""
     snaps = zfs.snapshots(dataset)
-    out = zfs.run(["get", "-H", "-p", "-r", "-d", "1", "-o", "name,value", CREATED_BY_PROPERTY, dataset],
-                  "read %s of the snapshots of %s" % (CREATED_BY_PROPERTY, dataset))
-    marked = set()
-    for line in out.splitlines():
-        parts = line.split("\t")
-        if len(parts) == 2 and parts[0].startswith(dataset + "@") and parts[1] == "true":
-            marked.add(parts[0].split("@", 1)[1])
+    marked = {name for name, value in zfs.snapshot_property(dataset, CREATED_BY_PROPERTY).items() if value == "true"}
     return [LocalSnapshot(s.name, s.creation, s.createtxg, s.name.startswith(prefix + "-") and s.name in marked)
             for s in snaps]
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, lineage, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc, catalog, codec, lineage, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
@@ -28,12 +27,19 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_snapshot,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.decoder import ChunkDecoder, HoldbackWriter
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import ZfsError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
-from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY, Zfs
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import (
+    MODIFIED,
+    MOUNT_FAILED,
+    NO_SPACE,
+    PARTIAL_PROPERTY,
+    Zfs,
+)
 
 STAGING_SUFFIX = ".offsite-partial"
 
@@ -160,19 +166,6 @@ class ReceiveSink(io.RawIOBase):
             view = view[written:] if written is not None else view[len(view):]
 
 
-def abort_receive(proc: Any) -> None:
-    """End a receive so that ZFS discards it: a truncated stream makes zfs receive fail and clean up."""
-    try:
-        proc.stdin.close()
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=120)
-    except Exception:
-        proc.kill()
-        proc.wait()
-
-
 def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, target: str, force: bool,
                    progress: Any, namespace: str) -> Dict[str, Any]:
     """Stream one backup (one link) into `zfs receive target` (decoder.py: every stage overlapped, no temp file).
@@ -185,11 +178,8 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
     label = "%s@%s" % (manifest.dataset, manifest.snapshot.name)
     bdir = catalog.backup_dir(namespace, manifest.dataset, manifest.backup_id)
     decoder = ChunkDecoder(keys.chunk_identities(manifest), manifest.compression["algorithm"])
-    proc = zfs.receive(target, force=force)
+    proc = zfs.receive(target, force=force)  # a _proc.Child; check() raises zfs.receive_failure's ZfsError
     widen_pipe(proc.stdin)
-    err_box: List[bytes] = []
-    err_thread = threading.Thread(target=lambda: err_box.append(proc.stderr.read()), daemon=True)
-    err_thread.start()
     sink = HoldbackWriter(proc.stdin)
     ok = False
     done = 0
@@ -199,72 +189,72 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
             try:
                 decoded = decoder.decode(store, bdir + "/" + record.object, record.stored_bytes, mac, sink)
             except (BrokenPipeError, ConnectionResetError):
-                reason = receive_error(proc, err_thread, err_box)
-                if "modified" in reason:
-                    reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
-                raise OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
-                    target, record.index, label, reason, _receive_advice(reason, target)), "receive_failed")
+                raise _receive_stopped(proc, target, label, record.index)
             if decoded.stored_bytes != record.stored_bytes or decoded.sha256 != record.stored_sha256:
                 raise OffsiteError(
                     "Chunk %d (%s) of %s on %s is corrupt: %s; restore from another provider or an older "
                     "snapshot." % (record.index, record.object, label, store.name,
                                    "its size is %d, the manifest says %d" % (decoded.stored_bytes, record.stored_bytes)
                                    if decoded.stored_bytes != record.stored_bytes
-                                   else "its SHA-256 does not match the manifest"), "chunk_corrupt")
+                                   else "its SHA-256 does not match the manifest"),
+                    "size_mismatch" if decoded.stored_bytes != record.stored_bytes else "digest_mismatch")
             if decoded.error:
                 raise OffsiteError("Chunk %d (%s) of %s on %s failed age authentication or decompression (%s): it "
                                    "is damaged, or was not encrypted for this key." % (
                                        record.index, record.object, label, store.name, decoded.error),
-                                   "chunk_corrupt")
+                                   "decrypt_failed")
             if decoded.plain_bytes != record.plain_bytes or mac.hexdigest() != record.plain_mac:
                 raise OffsiteError("Chunk %d (%s) of %s on %s does not match its keyed digest: it belongs to another "
                                    "backup or position, or was altered; refusing to restore it." % (
-                                       record.index, record.object, label, store.name), "chunk_mismatch")
+                                       record.index, record.object, label, store.name), "mac_mismatch")
             done += record.plain_bytes
             progress.chunk(record.index + 1, done)
         try:
             sink.flush()  # every chunk is checked: the end of the stream may go in
         except (BrokenPipeError, ConnectionResetError):
             pass  # zfs receive stopped: its exit status and message say why, below
-        proc.stdin.close()
-        rc = proc.wait()
-        err_thread.join()
-        text = (err_box[0] if err_box else b"").decode("utf-8", "replace")
-        if rc != 0 and "cannot mount" in text and zfs.exists("%s@%s" % (target, manifest.snapshot.name)):
-            # Received, but the mountpoint it carries (send -p) is busy: the caller sets mountpoint and mounts.
-            rc = 0
+        rc = proc.finish()
         if rc != 0:
-            message = text.strip().splitlines()
-            reason = message[0] if message else "exit %d" % rc
-            if "modified" in reason:
-                reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
-            raise OffsiteError("zfs receive of %s into %s failed: %s%s" % (
-                label, target, reason, _receive_advice(reason, target)), "receive_failed")
+            failure = proc.error()
+            if not (MOUNT_FAILED in failure.kinds and zfs.exists("%s@%s" % (target, manifest.snapshot.name))):
+                raise OffsiteError("zfs receive of %s into %s failed: %s%s" % (
+                    label, target, _reason(failure), _receive_advice(failure, target)), "receive_failed")
+            # Received, but the mountpoint it carries (send -p) is busy: the caller sets mountpoint and mounts.
         ok = True
     finally:
         if not ok:
-            abort_receive(proc)
+            proc.abort()  # a truncated stream: ZFS discards it
+        proc.close()
     return {"backup_id": manifest.backup_id, "snapshot": manifest.snapshot.name, "kind": manifest.kind,
             "chunks": len(manifest.chunks), "bytes": done}
 
 
-def _receive_advice(reason: str, target: str) -> str:
+def _reason(failure: ZfsError) -> str:
+    """zfs receive's own first line, with the hint force=true gives where the target changed."""
+    reason = failure.reason or failure.message
+    if failure.kind == MODIFIED:
+        reason += " (pass force=true to roll back the changes made to it since its last snapshot)"
+    return reason
+
+
+def _receive_advice(failure: ZfsError, target: str) -> str:
     """What to do after a failed receive, ending the sentence."""
-    if "space" in reason or "quota" in reason:
+    if NO_SPACE in failure.kinds:
         pool = target.split("/", 1)[0]
         return "; free space in pool %s or raise the quota above %s, then run the restore again." % (pool, target)
-    return "." if not reason.rstrip().endswith(".") else ""
+    return "." if not _reason(failure).rstrip().endswith(".") else ""
 
 
-def receive_error(proc: Any, err_thread: threading.Thread, err_box: List[bytes]) -> str:
-    """The first line zfs receive wrote to stderr after it stopped (or why there is none)."""
+def _receive_stopped(proc: Any, target: str, label: str, index: int) -> OffsiteError:
+    """zfs receive stopped reading while a chunk was written: why, in one sentence."""
     try:
         proc.wait(timeout=30)
-    except Exception:
-        return "it did not exit"
-    err_thread.join(timeout=5)
-    text = (err_box[0] if err_box else b"").decode("utf-8", "replace").strip().splitlines()
-    return text[0] if text else "exit %s" % proc.returncode
+    except _proc.TimeoutExpired:
+        return OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: it did not exit." % (
+            target, index, label), "receive_failed")
+    failure = proc.error()
+    return OffsiteError("zfs receive into %s stopped while chunk %d of %s was being written: %s%s" % (
+        target, index, label, _reason(failure), _receive_advice(failure, target)), "receive_failed")
 
 
 def apply_properties(zfs: Zfs, name: str, properties: Dict[str, Optional[str]]) -> None:

@@ -17,13 +17,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional
 
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
@@ -87,37 +87,6 @@ def _owner_alive(place: Place) -> bool:
         return False
     start = process_start(place.pid)
     return not start or not place.start or start == place.start
-
-
-def zpool_binary(zfs: Zfs) -> str:
-    directory = os.path.dirname(zfs.binary)
-    return os.path.join(directory, "zpool") if directory else "zpool"
-
-
-def _zpool(zfs: Zfs, args: List[str], what: str, retries: int = 0) -> str:
-    attempt = 0
-    while True:
-        try:
-            proc = subprocess.run([zpool_binary(zfs)] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, check=False)
-        except FileNotFoundError:
-            raise OffsiteError("The zpool command (%s) was not found; install ZFS or pass scratch_pool." %
-                               zpool_binary(zfs), "zfs_missing")
-        if proc.returncode == 0 or attempt >= retries or b"busy" not in proc.stderr:
-            break
-        attempt += 1
-        time.sleep(min(2.0, 0.1 * (2 ** attempt)))  # zfs-fuse: busy for a moment after heavy I/O
-    if proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise OffsiteError("Could not %s: %s" % (what, err[0] if err else "zpool exited %d" % proc.returncode),
-                           "zfs_failed")
-    return proc.stdout.decode("utf-8", "replace")
-
-
-def _pool_exists(zfs: Zfs, pool: str) -> bool:
-    proc = subprocess.run([zpool_binary(zfs), "list", "-H", "-o", "name", pool], stdin=subprocess.DEVNULL,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    return proc.returncode == 0 and proc.stdout.decode().strip() == pool
 
 
 # -- planning -------------------------------------------------------------------------------------------
@@ -201,12 +170,11 @@ def create(zfs: Zfs, state_dir: str, dataset: str, stream_bytes: int, scratch_po
                 os.ftruncate(fd, size)
             finally:
                 os.close(fd)
-            _zpool(zfs, ["create", "-m", "none", "-O", "atime=off", "-O", "%s=%s" % (SCRATCH_PROPERTY, place_id),
-                         place.pool, str(place.vdev)], "create the scratch pool %s in %s" % (place.pool, scratch_dir))
+            zfs.create_pool(place.pool, str(place.vdev), {"atime": "off", SCRATCH_PROPERTY: place_id},
+                            "create the scratch pool %s in %s" % (place.pool, scratch_dir))
         else:
-            zfs.run(["create", "-o", "mountpoint=none", "-o", "canmount=off", "-o",
-                     "%s=%s" % (SCRATCH_PROPERTY, place_id), place.root],
-                    "create the scratch dataset %s" % place.root)
+            zfs.create(place.root, {"mountpoint": "none", "canmount": "off", SCRATCH_PROPERTY: place_id},
+                       "create the scratch dataset %s" % place.root)
     except BaseException:
         destroy(zfs, state_dir, place)
         raise
@@ -222,7 +190,7 @@ def mount_readonly(zfs: Zfs, place: Place) -> str:
     zfs.set_property(target, "mountpoint", place.mount_dir)
     if zfs.get(target, "mounted") != "yes":
         try:
-            zfs.run(["mount", target], "mount %s" % target, busy_retries=5)
+            zfs.mount(target, busy_retries=5)
         except OffsiteError as exc:
             if zfs.get(target, "mounted") != "yes":
                 raise OffsiteError("The scratch copy %s cannot be mounted (%s); nothing can be read from it." % (
@@ -241,17 +209,9 @@ def clone_readonly(zfs: Zfs, state_dir: str, place: Place, snapshot: str) -> str
     _save(state_dir, place)
     os.makedirs(mount_dir, mode=0o700, exist_ok=True)
     props = {SCRATCH_PROPERTY: place.id, "readonly": "on", "mountpoint": mount_dir}
-    try:
-        zfs.run(["clone"] + [a for k, v in props.items() for a in ("-o", "%s=%s" % (k, v))] + [snapshot, name],
-                "clone %s" % snapshot)
-    except OffsiteError:
-        if zfs.exists(name):
-            raise
-        zfs.run(["clone", snapshot, name], "clone %s" % snapshot)  # older ZFS: no clone -o
-        for key, value in props.items():
-            zfs.set_property(name, key, value)
+    zfs.clone(snapshot, name, props)
     if zfs.get(name, "mounted") != "yes":
-        zfs.run(["mount", name], "mount %s" % name, busy_retries=5)
+        zfs.mount(name, busy_retries=5)
     return mount_dir
 
 
@@ -270,6 +230,14 @@ def _mounted_below(path: str) -> List[str]:
     return found
 
 
+def _umount(point: str) -> None:
+    """Lazily unmount what is left mounted below our directory (best effort: its outcome is not needed)."""
+    try:
+        _proc.run(["umount", "-l", point], stdout=_proc.DEVNULL, check=False)
+    except OSError:
+        pass
+
+
 def destroy(zfs: Zfs, state_dir: str, place: Place) -> None:
     """Destroy everything of the place (pool or dataset, vdev file, mount directory), then its marker."""
     for clone in place.clones:
@@ -279,11 +247,11 @@ def destroy(zfs: Zfs, state_dir: str, place: Place) -> None:
                     clone, place.id), "scratch_cleanup")
             zfs.destroy(clone, recursive=True)
     if place.kind == "pool":
-        if _pool_exists(zfs, place.pool):
+        if zfs.pool_exists(place.pool):
             if zfs.exists(place.pool) and zfs.get(place.pool, SCRATCH_PROPERTY) != place.id:
                 raise OffsiteError("The pool %s does not carry the scratch marker %s; it was left alone." % (
                     place.pool, place.id), "scratch_cleanup")
-            _zpool(zfs, ["destroy", "-f", place.pool], "destroy the scratch pool %s" % place.pool, retries=8)
+            zfs.destroy_pool(place.pool, retries=8)
         if place.vdev and os.path.exists(place.vdev):
             os.unlink(place.vdev)
     else:
@@ -294,9 +262,9 @@ def destroy(zfs: Zfs, state_dir: str, place: Place) -> None:
                         name, place.id), "scratch_cleanup")
                 zfs.destroy(name, recursive=True)
     for point in reversed(_mounted_below(place.mount_dir)):
-        subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        _umount(point)
     for point in [p for c in range(len(place.clones)) for p in _mounted_below("%s-live%d" % (place.mount_dir, c))]:
-        subprocess.run(["umount", "-l", point], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        _umount(point)
     shutil.rmtree(os.path.dirname(place.mount_dir), ignore_errors=True)
     try:
         os.unlink(_marker(state_dir, place.id))

@@ -33,11 +33,11 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_namespace
 
 SIGNATURE = "manifest.sig"
@@ -113,10 +113,9 @@ def sign(trust: Trust, namespace: str, dataset: str, backup_id: str, manifest_by
                                    path, "signers are configured for namespace %s" % namespace
                                    if namespace in trust.signers else "signing_key names it"), "no_signing_key")
         return None
-    try:
-        proc = subprocess.run([trust.ssh_keygen, "-q", "-Y", "sign", "-f", path, "-n", SSH_NAMESPACE],
-                              input=payload(namespace, dataset, backup_id, manifest_bytes),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    try:  # the key's path in argv, never the key
+        proc = _proc.run([trust.ssh_keygen, "-q", "-Y", "sign", "-f", path, "-n", SSH_NAMESPACE],
+                         input=payload(namespace, dataset, backup_id, manifest_bytes), check=False)
     except OSError as exc:
         raise OffsiteError("ssh-keygen could not be run to sign the manifest of %s (%s); install OpenSSH." % (
             backup_id, exc.strerror), "sign_failed")
@@ -151,9 +150,8 @@ def _verify(trust: Trust, keys: List[str], data: bytes, signature: bytes) -> boo
         with open(sig, "wb") as handle:
             handle.write(signature)
         try:
-            proc = subprocess.run([trust.ssh_keygen, "-Y", "verify", "-f", allowed, "-I", PRINCIPAL,
-                                   "-n", SSH_NAMESPACE, "-s", sig], input=data,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+            proc = _proc.run([trust.ssh_keygen, "-Y", "verify", "-f", allowed, "-I", PRINCIPAL,
+                              "-n", SSH_NAMESPACE, "-s", sig], input=data, check=False)
         except OSError as exc:
             raise OffsiteError("ssh-keygen could not be run to verify manifest signatures (%s); install OpenSSH."
                                % exc.strerror, "sign_failed")
@@ -195,6 +193,5 @@ def public_key(trust: Trust) -> Optional[str]:
         pass
     if not os.path.exists(path):
         return None
-    proc = subprocess.run([trust.ssh_keygen, "-y", "-f", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          check=False)
+    proc = _proc.run([trust.ssh_keygen, "-y", "-f", path], check=False)
     return proc.stdout.decode("utf-8", "replace").strip() or None if proc.returncode == 0 else None

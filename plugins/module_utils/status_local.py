@@ -31,15 +31,11 @@ def snapshot_guids(zfs: Zfs, pools: Iterable[str]) -> Dict[str, Set[str]]:
     found: Dict[str, Set[str]] = {}
     for pool in sorted(set(pools)):
         try:
-            # `zfs get` (not `zfs list -p`, which older ZFS such as zfs-fuse lacks); datasets are skipped below
-            out = zfs.run(["get", "-H", "-p", "-r", "-o", "name,value", "guid", pool],
-                          "list the snapshots of pool %s" % pool)
+            below = zfs.snapshot_guids_below(pool)
         except OffsiteError:
             continue
-        for line in out.splitlines():
-            name, _tab, guid = line.strip().partition("\t")
-            if "@" in name:
-                found.setdefault(name.split("@", 1)[0], set()).add(guid.strip())
+        for dataset, guids in below.items():
+            found.setdefault(dataset, set()).update(guids)
     return found
 
 

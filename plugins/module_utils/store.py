@@ -3,8 +3,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Store: one provider = one rclone path. Put, get, list, delete, with retries.
 
-rclone runs as a child process with an argv list; provider secrets travel in the
-child's environment (RCLONE_CONFIG_* variables), never in argv.
+Private to the collection: not an API for other collections.
+
+rclone runs as a child process through _proc (an argv list, logged without its environment);
+provider secrets travel in the child's environment (RCLONE_CONFIG_* variables), never in argv.
+Every failure is classified here, at the edge, by rclone_errors.classify into a StoreError whose
+`kind` (not_found, unreachable, auth, timeout, retryable) callers decide on; no caller reads
+rclone's message text. The streams (`open_put_stream`, `open_get_stream`) are _proc.Child objects:
+Popen's surface (stdin/stdout, stderr.read(), wait, kill), plus `check()` raising the classified
+StoreError and kill+wait when used as a context manager.
 """
 
 from __future__ import annotations
@@ -12,13 +19,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, TypeVar
 
-from ansible_collections.offsite.zfs.plugins.module_utils import mounts, rclone_errors
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc, mounts, rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import StoreError
 
 T = TypeVar("T")
 
@@ -59,13 +66,7 @@ class RemoteObject:
     mtime: str = ""
 
 
-class StoreError(OffsiteError):
-    """An rclone failure. `kind` is rclone_errors' classification (not_found, unreachable, auth, ...)."""
-
-    def __init__(self, message: str, code: str = "provider_failed", kind: str = rclone_errors.RETRYABLE,
-                 **details: object) -> None:
-        super().__init__(message, code, **details)
-        self.kind = kind
+__all__ = ["NOT_FOUND_CODES", "Provider", "RemoteObject", "Store", "StoreError", "last_error"]
 
 
 def last_error(stderr: bytes) -> str:
@@ -148,22 +149,18 @@ class Store:
         return StoreError("Provider %s could not %s: %s" % (self.name, what, last_error(stderr)),
                           "provider_failed", kind=found.kind, returncode=returncode)
 
+    def _missing(self) -> StoreError:
+        return StoreError("The rclone command (%s) was not found; install rclone on this host."
+                          % self.provider.rclone, "rclone_missing", kind=rclone_errors.AUTH)
+
     def _run(self, args: List[str], what: str, data: Optional[bytes] = None,
-             ok_codes: tuple = (0,), timeout: Optional[float] = -1.0) -> subprocess.CompletedProcess:
-        """One rclone call, killed after `timeout` seconds (default: the provider's call_timeout; None: no limit)."""
+             ok_codes: tuple = (0,), timeout: Optional[float] = -1.0) -> _proc.Result:
+        """One rclone call, killed after `timeout` seconds (default: the provider's call_timeout; None: no limit).
+
+        A call killed by the limit is classified with return code -9 (rclone_errors: timeout)."""
         limit = self.provider.call_timeout if timeout is not None and timeout < 0 else timeout
-        try:
-            proc = subprocess.run(self.argv(*args), input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=self.env(), check=False, pass_fds=self.pass_fds, timeout=limit,
-                                  stdin=None if data is not None else subprocess.DEVNULL)
-        except FileNotFoundError:
-            raise StoreError("The rclone command (%s) was not found; install rclone on this host."
-                             % self.provider.rclone, "rclone_missing", kind=rclone_errors.AUTH)
-        except subprocess.TimeoutExpired as exc:  # subprocess.run has killed and reaped the child
-            raise self.failure(what, -9, exc.stderr or b"")
-        if proc.returncode not in ok_codes:
-            raise self.failure(what, proc.returncode, proc.stderr)
-        return proc
+        return _proc.run(self.argv(*args), input=data, env=self.env(), pass_fds=self.pass_fds, timeout=limit,
+                         ok=ok_codes, classify=lambda rc, err: self.failure(what, rc, err), missing=self._missing)
 
     def retry(self, func: Callable[[], T], what: str) -> T:
         """Run func, retrying StoreError with exponential backoff and jitter.
@@ -221,25 +218,21 @@ class Store:
             self._run(["rcat", self.path(key)], "upload %s" % key, data=data)
         self.retry(once, "upload of %s" % key)
 
-    def open_put_stream(self, key: str) -> subprocess.Popen:
-        """An `rclone rcat` child whose stdin receives the object's bytes."""
-        try:
-            return subprocess.Popen(self.argv("rcat", self.path(key)), stdin=subprocess.PIPE,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=self.env(), bufsize=0,
-                                    pass_fds=self.pass_fds)
-        except FileNotFoundError:
-            raise StoreError("The rclone command (%s) was not found; install rclone on this host."
-                             % self.provider.rclone, "rclone_missing")
+    def open_put_stream(self, key: str) -> _proc.Child:
+        """An `rclone rcat` child whose stdin receives the object's bytes; check() raises the StoreError."""
+        return _proc.Child(self.argv("rcat", self.path(key)), stdin=_proc.PIPE, stdout=_proc.DEVNULL, env=self.env(),
+                           pass_fds=self.pass_fds, classify=lambda rc, err: self.failure("upload %s" % key, rc, err),
+                           missing=lambda: StoreError("The rclone command (%s) was not found; install rclone on this "
+                                                      "host." % self.provider.rclone, "rclone_missing"))
 
-    def open_get_stream(self, key: str, offset: int = 0) -> subprocess.Popen:
-        """An `rclone cat` child whose stdout gives the object's bytes (from offset on: a resumed download)."""
+    def open_get_stream(self, key: str, offset: int = 0) -> _proc.Child:
+        """An `rclone cat` child whose stdout gives the object's bytes (from offset on: a resumed download);
+        check() raises the StoreError."""
         args = (["--offset", str(offset)] if offset else []) + [self.path(key)]
-        try:
-            return subprocess.Popen(self.argv("cat", *args), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env(), bufsize=0)
-        except FileNotFoundError:
-            raise StoreError("The rclone command (%s) was not found; install rclone on this host."
-                             % self.provider.rclone, "rclone_missing")
+        return _proc.Child(self.argv("cat", *args), env=self.env(),
+                           classify=lambda rc, err: self.failure("download %s" % key, rc, err),
+                           missing=lambda: StoreError("The rclone command (%s) was not found; install rclone on this "
+                                                      "host." % self.provider.rclone, "rclone_missing"))
 
     def get_bytes(self, key: str) -> bytes:
         def once() -> bytes:

@@ -98,13 +98,7 @@ def tree_order(datasets: Sequence[str]) -> List[str]:
 
 # -- recursive backup ------------------------------------------------------------------------------------
 def _snapshot_names(zfs: Zfs, root: str) -> Dict[str, set]:
-    out = zfs.run(["list", "-H", "-t", "snapshot", "-o", "name", "-r", root], f"list the snapshots below {root}")
-    names: Dict[str, set] = {}
-    for line in out.splitlines():
-        dataset, _at, snap = line.strip().partition("@")
-        if snap:
-            names.setdefault(dataset, set()).add(snap)
-    return names
+    return zfs.snapshot_names_below(root)
 
 
 def run_tree_backup(settings_for: SettingsFor, root: str, snapshot: Optional[str] = None, create: bool = False,
@@ -236,7 +230,7 @@ def mount_restored(zfs: Zfs, name: str) -> Optional[str]:
             return None
         if zfs.get(name, "mountpoint") in ("none", "legacy", "-"):
             return None
-        zfs.run(["mount", name], f"mount {name}")
+        zfs.mount(name)
     except OffsiteError as exc:
         return exc.message
     return None
@@ -260,8 +254,7 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
         mountpoint = "inherit"  # a copy under a new name mounts below its new parent, never over the live tree
     root_settings = settings_for(root)
     zfs = zfs or Zfs(root_settings.zfs)
-    if mountpoint == "inherit" and zfs.exists(target) and zfs.run(
-            ["get", "-H", "-o", "source", "mountpoint", target], f"read the mountpoint of {target}").strip() == "local":
+    if mountpoint == "inherit" and zfs.exists(target) and zfs.property_source(target, "mountpoint") == "local":
         mountpoint = zfs.get(target, "mountpoint")  # an existing root (a pool) keeps its own mountpoint
     names = list(root_settings.providers) if provider in (None, "auto") else [provider]
     if provider not in (None, "auto") and provider not in root_settings.providers:

@@ -42,12 +42,11 @@ def check_chunk(store: Store, bdir: str, record: ChunkRecord, algorithm: str = "
 
     Without identities only the size and SHA-256 of the stored object are checked.
     """
-    child = store.open_get_stream(bdir + "/" + record.object)
-    reader = DigestReader(child.stdout)
     decrypt_error: Optional[BaseException] = None
     sink = None
     mac = None
-    try:
+    with store.open_get_stream(bdir + "/" + record.object) as child:  # killed and reaped on any exception
+        reader = DigestReader(child.stdout)
         if identities is not None and key is not None:
             mac = chunk_mac(key, backup_id, record.index)
             sink = ReceiveSink(_Discard(), codec.decompressor(algorithm), mac)
@@ -57,9 +56,8 @@ def check_chunk(store: Store, bdir: str, record: ChunkRecord, algorithm: str = "
                 decrypt_error = exc
         while reader.read(BLOCK_SIZE):  # the rest of the object (all of it when not decrypting)
             pass
-    finally:
-        err = child.stderr.read()
         rc = child.wait()
+        err = child.stderr.read()
     if rc != 0:
         return {"code": "download_failed", "reason": "could not be downloaded: %s" % last_error(err)}
     if reader.count != record.stored_bytes:

@@ -61,7 +61,7 @@ def test_a_drill_passes_then_a_corrupted_chunk_fails_and_shows_in_status(lab):
     victim.write_bytes(bytes(data))
     failed = drills(lab, [ds], files=5)
     record = failed["drills"][0]
-    assert record["result"] == "failed" and record["error_code"] == "chunk_corrupt", record
+    assert record["result"] == "failed" and record["error_code"] == "digest_mismatch", record
     assert failed["failed_drills"] == ["%s on local" % ds]
     assert victim.name in record["message"]
     assert scratch_left(lab) == [], "a failed drill destroys its scratch place too"

@@ -170,7 +170,7 @@ def test_chunks_swapped_between_two_backups_are_refused(lab):
     b.write_bytes(data_a)
     # age output sizes vary (rage adds a random "grease" stanza), so the listing usually catches the
     # wrong size before a byte is downloaded; with equal sizes the SHA-256 check does.
-    code = "chunk_corrupt" if len(data_a) == len(data_b) else "no_backup"
+    code = "digest_mismatch" if len(data_a) == len(data_b) else "no_backup"
     _refuses(lab, ds, code, "chunk-000002")
     _refuses(lab, ds, code, "chunk-000002", spool=False)
 
@@ -182,8 +182,8 @@ def test_chunk_from_another_backup_copied_under_the_same_key_is_refused(lab):
     # Another backup's chunk under this key, cut or padded to the expected size so the listing cannot tell.
     foreign = (second / "chunk-000003.age").read_bytes()
     victim.write_bytes((foreign + bytes(size))[:size])
-    _refuses(lab, ds, "chunk_corrupt", "chunk-000003")
-    _refuses(lab, ds, "chunk_corrupt", "chunk-000003", spool=False)
+    _refuses(lab, ds, "digest_mismatch", "chunk-000003")
+    _refuses(lab, ds, "decrypt_failed", "chunk-000003", spool=False)  # cut or padded: age refuses it first
     # Defence in depth: even if an attacker could also rewrite the manifest and its MAC (they would
     # need the backup key), the keyed plaintext digest ties each chunk to its backup and position.
     a, b = first / "chunk-000001.age", first / "chunk-000002.age"
@@ -199,7 +199,7 @@ def test_chunk_from_another_backup_copied_under_the_same_key_is_refused(lab):
     three.stored_bytes = size
     manifest.seal_with(key)
     (first / "manifest.json").write_bytes(manifest.to_json())
-    _refuses(lab, ds, "chunk_mismatch", "chunk-000001", "keyed digest")
+    _refuses(lab, ds, "mac_mismatch", "chunk-000001", "keyed digest")
 
 
 def test_a_refused_last_chunk_never_reaches_an_existing_target(lab):

@@ -188,7 +188,7 @@ def test_corrupted_chunk_fails_restore_and_leaves_nothing(lab):
     target = lab.pool.name + "/corrupt"
     with pytest.raises(OffsiteError) as caught:
         lab.restore(ds, "s1", target=target)
-    assert caught.value.code == "chunk_corrupt"
+    assert caught.value.code == "digest_mismatch", "the code offsite_status verify: digest reports for it"
     assert victim.name in caught.value.message
     assert not lab.pool.exists(target) and not lab.pool.exists(target + ".offsite-partial")
 
@@ -206,7 +206,7 @@ def test_corrupted_chunk_without_spool_is_caught_by_age(lab):
     target = lab.pool.name + "/stream"
     with pytest.raises(OffsiteError) as caught:
         lab.restore(ds, "s1", target=target, spool=False)
-    assert caught.value.code == "chunk_corrupt"
+    assert caught.value.code == "decrypt_failed", "streamed: age authentication fails before the SHA-256 is known"
     assert not lab.pool.exists(target) and not lab.pool.exists(target + ".offsite-partial")
 
 

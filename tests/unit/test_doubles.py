@@ -44,7 +44,7 @@ def test_scripted_zfs_replaces_every_zfs_call_that_runs_zfs():
     for name in _public(Zfs) - ZFS_PURE:
         assert name in ScriptedZfs.__dict__, "Zfs.%s runs zfs: ScriptedZfs must answer it" % name
         assert _params(getattr(ScriptedZfs, name)) == _params(getattr(Zfs, name)), name
-    for name in ("run", "_probe", "_probe_zpool"):
+    for name in ("_run", "_probe", "_zpool"):
         assert name in ScriptedZfs.__dict__
 
 

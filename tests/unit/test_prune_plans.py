@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import attempts, catalog, prune
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils import attempts, catalog, holds, prune
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import Item, LocalSnapshot
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
 from ansible_collections.offsite.zfs.tests.unit.doubles.world import World
 
@@ -153,9 +153,19 @@ def test_another_hosts_backups_are_never_pruned(world):
     assert [op for op, _key in world.stores["b2"].calls if op in ("delete", "purge")] == []
 
 
-def test_local_snapshot_pruning_reads_a_property_through_raw_zfs_argv(world):
-    """prune.local_snapshots builds its own `zfs get` argv: a scripted zfs cannot answer it (a seam to add)."""
-    with pytest.raises(OffsiteError) as caught:
-        prune.prune_dataset(world.settings(), True, zfs=world.zfs, stores=world.stores, keep={"last": 1},
-                            local=True, now=world.now)
-    assert caught.value.code == "scripted_zfs" and "get" in caught.value.message
+def test_local_snapshot_pruning_runs_on_the_scripted_zfs(world):
+    """prune.local_snapshots reads our property through Zfs.snapshot_property (it once built its own argv)."""
+    for snap in world.s:
+        world.zfs.set_property(snap.full_name, CREATED_BY_PROPERTY, "true")
+        if snap is not world.s[3]:
+            world.zfs.release(holds.tag_for("b2"), snap.full_name)  # a real backup moves the hold along
+    world.snap("manual-1")  # not ours: never touched
+    world.settled()
+    result = prune.prune_dataset(world.settings(), False, zfs=world.zfs, stores=world.stores, keep={"last": 1},
+                                 local=True, now=world.now)
+    local = result["local"]
+    assert [r["snapshot"] for r in local["deleted"]] == ["offsite-0", "offsite-1", "offsite-2"]
+    assert [r["snapshot"] for r in local["kept"]] == ["offsite-3"] and local["ignored"] == ["manual-1"]
+    destroyed = [name for verb, name, _detail in world.zfs.calls if verb == "destroy"]
+    assert destroyed == ["tank/data@offsite-0", "tank/data@offsite-1", "tank/data@offsite-2"]
+    assert [s.name for s in world.zfs.snapshots("tank/data")] == ["offsite-3", "manual-1"]

@@ -88,19 +88,55 @@ class _PutStream:
         self.closed = True
 
 
+class _Stderr(io.BytesIO):
+    def value(self) -> bytes:
+        return self.getvalue()
+
+
 class MemoryChild:
-    """What Popen gives the callers of open_put_stream / open_get_stream: stdin, stdout, stderr,
-    wait, poll, kill, returncode. The exit status is decided when the child is made, or by kill
+    """What _proc.Child gives the callers of open_put_stream / open_get_stream: stdin, stdout, stderr,
+    wait, poll, kill, returncode, finish, check, error, close, abort and the context manager; error()
+    is the store's classified StoreError. The exit status is decided when the child is made, or by kill
     while it still has input to read or output to give."""
 
     def __init__(self, stdin: Optional[_PutStream], stdout: Optional[io.BytesIO], returncode: int,
-                 stderr: bytes = b"") -> None:
+                 stderr: bytes = b"", classify: Optional[Callable[[int, bytes], BaseException]] = None) -> None:
         self.stdin = stdin
         self.stdout = stdout
-        self.stderr = io.BytesIO(stderr)
+        self.stderr = _Stderr(stderr)
         self._exit = returncode
+        self._classify = classify
         self.returncode: Optional[int] = None
         self.pid = -1
+
+    def finish(self, timeout: Optional[float] = None) -> int:
+        if self.stdin is not None and not self.stdin.closed:
+            self.stdin.close()
+        return self.wait(timeout)
+
+    def error(self) -> BaseException:
+        assert self._classify is not None, "a memory child made without its store's classifier"
+        return self._classify(self.returncode if self.returncode is not None else -1, self.stderr.getvalue())
+
+    def check(self, ok: Tuple[int, ...] = (0,), timeout: Optional[float] = None) -> int:
+        rc = self.finish(timeout)
+        if rc not in ok:
+            raise self.error()
+        return rc
+
+    def close(self) -> None:
+        self.kill()
+        if self.returncode is None:
+            self.returncode = self._exit
+
+    def abort(self, grace: float = 120.0) -> None:
+        self.finish()
+
+    def __enter__(self) -> "MemoryChild":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def _busy(self) -> bool:
         if self.stdin is not None:
@@ -229,18 +265,24 @@ class MemoryStore(Store):
         self.calls.append(("open_put_stream", key))
         fault = self._fault("open_put_stream")
         if fault is not None:  # rclone reads its input, then fails: the bytes go nowhere
-            return MemoryChild(_PutStream(self, self._key(key), doomed=True), None, fault[0], fault[1])
-        return MemoryChild(_PutStream(self, self._key(key)), None, 0)
+            return MemoryChild(_PutStream(self, self._key(key), doomed=True), None, fault[0], fault[1],
+                               classify=self._classifier("upload %s" % key))
+        return MemoryChild(_PutStream(self, self._key(key)), None, 0, classify=self._classifier("upload %s" % key))
 
     def open_get_stream(self, key: str, offset: int = 0) -> MemoryChild:  # type: ignore[override]
         self.calls.append(("open_get_stream", key))
         fault = self._fault("open_get_stream")
         if fault is not None:
-            return MemoryChild(None, io.BytesIO(b""), fault[0], fault[1])
+            return MemoryChild(None, io.BytesIO(b""), fault[0], fault[1],
+                               classify=self._classifier("download %s" % key))
         found = self._objects.get(self._key(key))
         if found is None:
-            return MemoryChild(None, io.BytesIO(b""), NOT_FOUND[0], NOT_FOUND[1])
-        return MemoryChild(None, io.BytesIO(found.data[offset:]), 0)
+            return MemoryChild(None, io.BytesIO(b""), NOT_FOUND[0], NOT_FOUND[1],
+                               classify=self._classifier("download %s" % key))
+        return MemoryChild(None, io.BytesIO(found.data[offset:]), 0, classify=self._classifier("download %s" % key))
+
+    def _classifier(self, what: str) -> Callable[[int, bytes], BaseException]:
+        return lambda returncode, stderr: self.failure(what, returncode, stderr)
 
     def get_bytes(self, key: str) -> bytes:
         def once() -> bytes:

@@ -8,10 +8,11 @@ referenced), dataset type and properties, bookmarks, user holds, and the capabil
 advertises. The small writes that operations make beside a stream (snapshot, hold, release,
 bookmark, set, inherit, destroy, rename) change that state and are recorded in `calls`. A send
 stream exists only where the test scripted its bytes (`script_send`): it comes through a real
-pipe, as `zfs send`'s stdout does. receive and the raw `run`/`_probe` raise, so a unit test that
-reaches one fails naming the seam instead of running a real zfs.
+pipe, as `zfs send`'s stdout does. receive, the scratch pools and the raw `_run`/`_probe`/`_zpool`
+raise, so a unit test that reaches one fails naming the seam instead of running a real zfs.
 
-Errors carry the codes of the real class: no_dataset, no_snapshot, zfs_failed.
+Errors carry the codes of the real class (no_dataset, no_snapshot, zfs_failed) and, for zfs_failed,
+the ZfsError kind the real zfs.classify gives the same text (busy, not_found, exists, tag_exists).
 """
 
 from __future__ import annotations
@@ -34,7 +35,16 @@ from ansible_collections.offsite.zfs.plugins.module_utils.zfs import (
     SendPlan,
     Snapshot,
     Zfs,
+    ZfsError,
+    send_failure,
+    zfs_error,
 )
+
+
+def _failed(what: str, stderr: str) -> ZfsError:
+    """What Zfs._run raises for this stderr: `Could not <what>: <stderr>`, classified by the real code."""
+    return zfs_error(what, 1, stderr)
+
 
 # What OpenZFS 2.x advertises (zfs send/receive usage), and what zfs-fuse does.
 OPENZFS_SEND = "DLPRbcehnpvw"
@@ -47,7 +57,9 @@ class SendChild:
     """A scripted `zfs send`: its bytes through a real pipe (the backup reads stdout's file descriptor),
     stderr, wait, kill. A writer thread feeds the pipe; kill stops it, so no thread outlives the test."""
 
-    def __init__(self, data: bytes, returncode: int = 0, stderr: bytes = b"") -> None:
+    def __init__(self, data: bytes, returncode: int = 0, stderr: bytes = b"", dataset: str = "",
+                 snapshot: str = "") -> None:
+        self._label = (dataset, snapshot)
         read_fd, self._write_fd = os.pipe()
         self.stdout = os.fdopen(read_fd, "rb", buffering=0)
         self.stderr = io.BytesIO(stderr)
@@ -86,6 +98,25 @@ class SendChild:
         if self.returncode is None and not self._thread.is_alive():
             self.returncode = self._exit
         return self.returncode if self.returncode is not None else -1
+
+    # _proc.Child's surface: finish, error (the real zfs layer's send_failure), check, close
+    def finish(self, timeout: Optional[float] = None) -> int:
+        return self.wait(timeout)
+
+    def error(self) -> BaseException:
+        return send_failure(self.returncode if self.returncode is not None else -1, self.stderr.getvalue(),
+                            *self._label)
+
+    def check(self, ok: Sequence[int] = (0,), timeout: Optional[float] = None) -> int:
+        rc = self.finish(timeout)
+        if rc not in ok:
+            raise self.error()
+        return rc
+
+    def close(self) -> None:
+        self.kill()
+        self.wait()
+        self.stdout.close()
 
 
 @dataclass
@@ -188,8 +219,7 @@ class ScriptedZfs(Zfs):
     def get(self, name: str, prop: str) -> str:
         dataset, snap = self._find(name)
         if dataset is None or ("@" in name and snap is None):
-            raise OffsiteError("Could not read %s of %s: cannot open '%s': dataset does not exist" % (
-                prop, name, name), "zfs_failed")
+            raise _failed("read %s of %s" % (prop, name), "cannot open '%s': dataset does not exist" % name)
         if snap is not None:
             builtin = {"type": "snapshot", "guid": str(snap.snapshot.guid), "createtxg": str(snap.snapshot.createtxg),
                        "creation": str(snap.snapshot.creation), "referenced": str(snap.snapshot.referenced),
@@ -208,9 +238,35 @@ class ScriptedZfs(Zfs):
 
     def children(self, dataset: str) -> List[str]:
         if dataset not in self._datasets:
-            raise OffsiteError("Could not list the datasets under %s: cannot open '%s': dataset does not exist" % (
-                dataset, dataset), "zfs_failed")
+            raise _failed("list the datasets under %s" % dataset, "cannot open '%s': dataset does not exist" % dataset)
         return sorted(n for n in self._datasets if n == dataset or n.startswith(dataset + "/"))
+
+    def property_source(self, name: str, prop: str) -> str:
+        dataset, snap = self._find(name)
+        props = snap.props if snap is not None else dataset.props if dataset is not None else None
+        if props is None:
+            raise _failed("read the %s of %s" % (prop, name), "cannot open '%s': dataset does not exist" % name)
+        return "local" if prop in props else "default"
+
+    def snapshot_property(self, dataset: str, prop: str) -> Dict[str, str]:
+        if dataset not in self._datasets:
+            raise _failed("read %s of the snapshots of %s" % (prop, dataset),
+                          "cannot open '%s': dataset does not exist" % dataset)
+        return {n: self.get("%s@%s" % (dataset, n), prop) for n in self._snaps[dataset]}
+
+    def snapshot_names_below(self, root: str) -> Dict[str, set]:
+        self.children(root)  # fails as zfs does for a missing root
+        return {ds: set(snaps) for ds, snaps in self._snaps.items()
+                if (ds == root or ds.startswith(root + "/")) and snaps}
+
+    def snapshot_guids_below(self, root: str) -> Dict[str, set]:
+        if not any(n == root or n.startswith(root + "/") for n in self._datasets):
+            raise _failed("list the snapshots of pool %s" % root, "cannot open '%s': dataset does not exist" % root)
+        return {ds: {str(s.snapshot.guid) for s in snaps.values()} for ds, snaps in self._snaps.items()
+                if (ds == root or ds.startswith(root + "/")) and snaps}
+
+    def pool_exists(self, pool: str) -> bool:
+        return "/" not in pool and pool in self._datasets
 
     def snapshots(self, dataset: str) -> List[Snapshot]:
         validate_dataset(dataset)
@@ -241,8 +297,7 @@ class ScriptedZfs(Zfs):
                         properties: Optional[Dict[str, str]] = None) -> None:
         self.calls.append(("snapshot", "%s@%s" % (dataset, name), dict(properties or {})))
         if name in self._snaps.get(dataset, {}):
-            raise OffsiteError("Could not create the snapshot %s@%s: dataset already exists" % (dataset, name),
-                               "zfs_failed")
+            raise _failed("create the snapshot %s@%s" % (dataset, name), "dataset already exists")
         self.add_snapshot(dataset, name, **dict(properties or {}))
 
     def set_property(self, name: str, key: str, value: str, recursive: bool = False) -> None:
@@ -261,13 +316,31 @@ class ScriptedZfs(Zfs):
             ds, _sep, snap = name.partition("@")
             held = self._snaps[ds][snap].holds
             if held:
-                raise OffsiteError("Could not destroy %s: dataset is busy" % name, "zfs_failed")
+                raise _failed("destroy %s" % name, "dataset is busy")
             del self._snaps[ds][snap]
             return
         for child in [n for n in self._datasets if n == name or n.startswith(name + "/")]:
             del self._datasets[child]
             self._snaps.pop(child, None)
             self._marks.pop(child, None)
+
+    def create(self, name: str, properties: Optional[Dict[str, str]] = None, what: str = "") -> None:
+        self.calls.append(("create", name, dict(properties or {})))
+        if name in self._datasets:
+            raise _failed(what or "create the dataset %s" % name, "dataset already exists")
+        self.add_dataset(name, **dict(properties or {}))
+
+    def clone(self, snapshot: str, name: str, properties: Optional[Dict[str, str]] = None) -> None:
+        self.calls.append(("clone", snapshot, name))
+        if self._find(snapshot)[1] is None:
+            raise _failed("clone %s" % snapshot, "dataset does not exist")
+        self.add_dataset(name, **dict(properties or {}))
+
+    def mount(self, name: str, busy_retries: int = 0) -> None:
+        self.calls.append(("mount", name, None))
+        if name not in self._datasets:
+            raise _failed("mount %s" % name, "cannot open '%s': dataset does not exist" % name)
+        self._datasets[name].props["mounted"] = "yes"
 
     def rename(self, old: str, new: str) -> None:
         self.calls.append(("rename", old, new))
@@ -282,7 +355,7 @@ class ScriptedZfs(Zfs):
         self.calls.append(("hold", name, tag))
         _dataset, snap = self._find(name)
         if snap is None:
-            raise OffsiteError("Could not hold %s with tag %s: dataset does not exist" % (name, tag), "zfs_failed")
+            raise _failed("hold %s with tag %s" % (name, tag), "dataset does not exist")
         if tag in snap.holds:
             return False
         snap.holds.append(tag)
@@ -314,7 +387,7 @@ class ScriptedZfs(Zfs):
         scripted = self._streams.get((plan.snapshot.full_name, plan.base.full_name if plan.base is not None else None))
         if scripted is None:
             raise self._no("send stream of %s (script_send it)" % " ".join(plan.argv("zfs")[1:]))
-        child = SendChild(*scripted)
+        child = SendChild(*scripted, dataset=plan.snapshot.dataset, snapshot=plan.snapshot.name)
         self.sends.append(child)
         return child
 
@@ -322,11 +395,17 @@ class ScriptedZfs(Zfs):
                 properties: Optional[Dict[str, str]] = None) -> Any:
         raise self._no("receive stream")
 
-    def run(self, args: Sequence[str], what: str, busy_retries: int = 0) -> str:
+    def create_pool(self, pool: str, vdev: str, properties: Dict[str, str], what: str) -> None:
+        raise self._no("scratch pool (zpool create %s)" % pool)
+
+    def destroy_pool(self, pool: str, retries: int = 8) -> None:
+        raise self._no("scratch pool (zpool destroy %s)" % pool)
+
+    def _run(self, args: Sequence[str], what: str, busy_retries: int = 0) -> str:
         raise self._no("raw zfs argv (%s)" % " ".join(args))
 
     def _probe(self, args: Sequence[str]) -> Any:
         raise self._no("raw zfs argv (%s)" % " ".join(args))
 
-    def _probe_zpool(self, args: Sequence[str]) -> Any:
+    def _zpool(self, args: Sequence[str], what: str = "", retries: int = 0, check: bool = True) -> Any:
         raise self._no("raw zpool argv (%s)" % " ".join(args))

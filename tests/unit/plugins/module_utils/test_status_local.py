@@ -10,13 +10,17 @@ class ScriptedZfs:
         self.pools = pools
         self.calls = []
 
-    def run(self, args, what):
-        self.calls.append(args)
-        pool = args[-1]
+    def snapshot_guids_below(self, pool):
+        self.calls.append([pool])
         if pool not in self.pools:
-            from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-            raise OffsiteError("cannot open '%s': dataset does not exist" % pool, "zfs_failed")
-        return "".join(line + "\n" for line in self.pools[pool])
+            from ansible_collections.offsite.zfs.plugins.module_utils.zfs import zfs_error
+            raise zfs_error("list the snapshots of pool %s" % pool, 1,
+                            "cannot open '%s': dataset does not exist" % pool)
+        found = {}
+        for line in self.pools[pool]:
+            name, guid = line.split("\t")
+            found.setdefault(name.split("@", 1)[0], set()).add(guid)
+        return found
 
 
 POOLS = {"tank": ["tank/data@a\t1", "tank/data@b\t2", "tank/home/alice@a\t3", "tank/home/cache@a\t4",
