@@ -168,10 +168,33 @@ class ChunkDecoder:
         self.mode = ("age-cli" if self.age else "pyrage") + ("+zstd-cli" if self.zstd else "")
 
     def decode(self, store: Store, key: str, size: int, mac: Any, sink: Any) -> Decoded:
-        """Download, decrypt and decompress the object key (size bytes, per the manifest) into sink."""
+        """Download, decrypt and decompress the object key (size bytes, per the manifest) into sink, streamed."""
         if self.age is None:
             return self._decode_inline(store, key, mac, sink)
-        return self._decode_cli(store, key, size, mac, sink)
+        return self._decode_cli(mac, sink, store=store, key=key, size=size)
+
+    def decode_file(self, path: str, mac: Any, sink: Any) -> Decoded:
+        """Decrypt and decompress a downloaded (and checked) object into sink (fetcher.py); its stored size and
+        SHA-256 are the fetcher's to tell, so they are left 0 and '' here."""
+        if self.age is None:
+            plain = [0]
+            decompressor = codec.decompressor(self.algorithm)
+
+            def emit(data: bytes) -> None:
+                mac.update(data)
+                plain[0] += len(data)
+                sink.write(data)
+
+            error = ""
+            with open(path, "rb", buffering=1 << 20) as handle:
+                try:
+                    codec.decrypt_stream(handle, _Emit(lambda data: decompressor.feed(data, emit)), self.identities)
+                except (BrokenPipeError, ConnectionResetError):
+                    raise
+                except Exception as exc:  # pyrage: authentication failed, truncated, not for this key
+                    error = str(exc) or type(exc).__name__
+            return Decoded(plain[0], 0, "", error)
+        return self._decode_cli(mac, sink, path=path)
 
     # -- pyrage in this process (the fallback) ----------------------------------------------------------
     def _decode_inline(self, store: Store, key: str, mac: Any, sink: Any) -> Decoded:
@@ -200,7 +223,9 @@ class ChunkDecoder:
         return Decoded(plain[0], reader.count, reader.sha256.hexdigest(), error)
 
     # -- age (and zstd) in child processes ----------------------------------------------------------
-    def _decode_cli(self, store: Store, key: str, size: int, mac: Any, sink: Any) -> Decoded:
+    def _decode_cli(self, mac: Any, sink: Any, path: Optional[str] = None, store: Optional[Store] = None,
+                    key: str = "", size: int = 0) -> Decoded:
+        """age (and zstd) on the file at path, or on the object key streamed in by a feeder thread."""
         read_end, write_end = os.pipe()
         try:
             os.write(write_end, str(self.identity_text).encode("utf-8"))  # below the pipe's capacity
@@ -210,12 +235,12 @@ class ChunkDecoder:
         feeder: Optional[_Feeder] = None
         try:
             try:
-                age = _proc.Child([str(self.age), "--decrypt", "-i", "/dev/fd/%d" % read_end], stdin=_proc.PIPE,
-                                  pass_fds=(read_end,), missing=self._missing)
+                argv = [str(self.age), "--decrypt", "-i", "/dev/fd/%d" % read_end] + ([path] if path else [])
+                age = _proc.Child(argv, stdin=_proc.PIPE if path is None else _proc.DEVNULL, pass_fds=(read_end,),
+                                  missing=self._missing)
             finally:
                 os.close(read_end)
             children.append(age)
-            widen_pipe(age.stdin)
             out = age.stdout
             if self.zstd:
                 unzstd = _proc.Child([self.zstd, "-d", "-c", "-q"], stdin=age.stdout, missing=self._missing)
@@ -223,24 +248,32 @@ class ChunkDecoder:
                 age.stdout.close()  # the zstd child holds it now
                 out = unzstd.stdout
             widen_pipe(out)
-            feeder = _Feeder(store, key, size, os.dup(age.stdin.fileno()))
-            age.stdin.close()
-            feeder.start()
+            if path is None:
+                assert store is not None
+                widen_pipe(age.stdin)
+                feeder = _Feeder(store, key, size, os.dup(age.stdin.fileno()))
+                age.stdin.close()
+                feeder.start()
             try:
                 plain = self._drain(out.fileno(), mac, sink)
             except BaseException:
-                feeder.stop()
+                if feeder is not None:
+                    feeder.stop()
                 for child in children:
                     child.kill()
-                feeder.join(timeout=30)
+                if feeder is not None:
+                    feeder.join(timeout=30)
                 raise
-            feeder.join()
+            if feeder is not None:
+                feeder.join()
             failures = [f for f in (self._failure(child) for child in children) if f]
-            if feeder.error is not None:
+            if feeder is not None and feeder.error is not None:
                 raise feeder.error
         finally:
             for child in children:
                 child.close()
+        if feeder is None:
+            return Decoded(plain, 0, "", failures[0] if failures else "")
         return Decoded(plain, feeder.count, feeder.sha256.hexdigest(), failures[0] if failures else "")
 
     def _missing(self) -> OffsiteError:

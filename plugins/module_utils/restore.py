@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -22,13 +23,15 @@ from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_ma
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
+    run_temp_dir,
     validate_dataset,
     validate_provider,
     validate_snapshot,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.decoder import ChunkDecoder, HoldbackWriter
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import ZfsError
-from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
+from ansible_collections.offsite.zfs.plugins.module_utils.fetcher import Prefetcher
+from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
@@ -167,11 +170,13 @@ class ReceiveSink(io.RawIOBase):
 
 
 def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, target: str, force: bool,
-                   progress: Any, namespace: str) -> Dict[str, Any]:
-    """Stream one backup (one link) into `zfs receive target` (decoder.py: every stage overlapped, no temp file).
+                   spool_dir: Optional[str], progress: Any, namespace: str) -> Dict[str, Any]:
+    """Stream one backup (one link) into `zfs receive target`: decoder.py, every stage in its own process or thread.
 
-    The tail of the stream is held back until its last chunk is checked, so that a chunk with a wrong size,
-    SHA-256 or keyed digest makes ZFS discard the whole receive.
+    With spool_dir (spool: true) each chunk is downloaded ahead into it and its size and SHA-256 are checked
+    before a byte of it is decrypted (fetcher.py); without, it streams straight from the provider and is
+    checked at its end. Either way the tail of the stream is held back until its last chunk is checked, so
+    that a chunk with a wrong size, SHA-256 or keyed digest makes ZFS discard the whole receive.
     """
     manifest = backup.manifest
     key = keys.backup_key(manifest)
@@ -181,32 +186,35 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
     proc = zfs.receive(target, force=force)  # a _proc.Child; check() raises zfs.receive_failure's ZfsError
     widen_pipe(proc.stdin)
     sink = HoldbackWriter(proc.stdin)
+    tmp = run_temp_dir(spool_dir, "restore") if spool_dir else None
+    fetcher = Prefetcher(store, bdir, manifest.chunks, tmp) if tmp else None
     ok = False
     done = 0
     try:
         for record in manifest.chunks:
+            where = (record.index, record.object, label, store.name)
             mac = chunk_mac(key, manifest.backup_id, record.index)
             try:
-                decoded = decoder.decode(store, bdir + "/" + record.object, record.stored_bytes, mac, sink)
+                if fetcher is not None:
+                    fetched = fetcher.next()
+                    try:
+                        _check_stored(record, fetched.stored_bytes, fetched.sha256, where)
+                        decoded = decoder.decode_file(fetched.path, mac, sink)
+                    finally:
+                        os.unlink(fetched.path)
+                else:
+                    decoded = decoder.decode(store, bdir + "/" + record.object, record.stored_bytes, mac, sink)
+                    _check_stored(record, decoded.stored_bytes, decoded.sha256, where)
             except (BrokenPipeError, ConnectionResetError):
                 raise _receive_stopped(proc, target, label, record.index)
-            if decoded.stored_bytes != record.stored_bytes or decoded.sha256 != record.stored_sha256:
-                raise OffsiteError(
-                    "Chunk %d (%s) of %s on %s is corrupt: %s; restore from another provider or an older "
-                    "snapshot." % (record.index, record.object, label, store.name,
-                                   "its size is %d, the manifest says %d" % (decoded.stored_bytes, record.stored_bytes)
-                                   if decoded.stored_bytes != record.stored_bytes
-                                   else "its SHA-256 does not match the manifest"),
-                    "size_mismatch" if decoded.stored_bytes != record.stored_bytes else "digest_mismatch")
             if decoded.error:
                 raise OffsiteError("Chunk %d (%s) of %s on %s failed age authentication or decompression (%s): it "
-                                   "is damaged, or was not encrypted for this key." % (
-                                       record.index, record.object, label, store.name, decoded.error),
+                                   "is damaged, or was not encrypted for this key." % (where + (decoded.error,)),
                                    "decrypt_failed")
             if decoded.plain_bytes != record.plain_bytes or mac.hexdigest() != record.plain_mac:
                 raise OffsiteError("Chunk %d (%s) of %s on %s does not match its keyed digest: it belongs to another "
-                                   "backup or position, or was altered; refusing to restore it." % (
-                                       record.index, record.object, label, store.name), "mac_mismatch")
+                                   "backup or position, or was altered; refusing to restore it." % where,
+                                   "mac_mismatch")
             done += record.plain_bytes
             progress.chunk(record.index + 1, done)
         try:
@@ -222,11 +230,26 @@ def receive_backup(zfs: Zfs, store: Store, backup: catalog.Backup, keys: Keys, t
             # Received, but the mountpoint it carries (send -p) is busy: the caller sets mountpoint and mounts.
         ok = True
     finally:
+        if fetcher is not None:
+            fetcher.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
         if not ok:
             proc.abort()  # a truncated stream: ZFS discards it
         proc.close()
     return {"backup_id": manifest.backup_id, "snapshot": manifest.snapshot.name, "kind": manifest.kind,
             "chunks": len(manifest.chunks), "bytes": done}
+
+
+def _check_stored(record: ChunkRecord, stored_bytes: int, sha256: str, where: tuple) -> None:
+    """The stored object is what the manifest says (size, SHA-256), else one sentence."""
+    if stored_bytes != record.stored_bytes:
+        raise OffsiteError("Chunk %d (%s) of %s on %s is corrupt: its size is %d, the manifest says %d; restore from "
+                           "another provider or an older snapshot." % (where + (stored_bytes, record.stored_bytes)),
+                           "size_mismatch")
+    if sha256 != record.stored_sha256:
+        raise OffsiteError("Chunk %d (%s) of %s on %s is corrupt: its SHA-256 does not match the manifest; restore "
+                           "from another provider or an older snapshot." % where, "digest_mismatch")
 
 
 def _reason(failure: ZfsError) -> str:
@@ -416,7 +439,7 @@ def _restore_locked(settings: DatasetSettings, zfs: Zfs, store_list: List[Store]
         progress.phase(source.store.name, len(backup.manifest.chunks), backup.manifest.plain_bytes)
         progress.log("receiving %s from %s into %s" % (backup.backup_id, source.store.name, receive_into))
         return receive_backup(zfs, source.store, backup, keys, receive_into, use_force and position == 0,
-                              progress, settings.namespace)
+                              settings.spool_dir if settings.spool else None, progress, settings.namespace)
 
     try:
         received = receive_staged(zfs, target, receive_into, todo, receive_one, properties)

@@ -193,7 +193,7 @@ def test_corrupted_chunk_fails_restore_and_leaves_nothing(lab):
     assert not lab.pool.exists(target) and not lab.pool.exists(target + ".offsite-partial")
 
 
-def test_corrupted_chunk_without_spool_is_caught_by_age(lab):
+def test_a_corrupted_chunk_is_told_by_its_digest_whatever_the_spool(lab):
     ds = lab.pool.create("data")
     fill(lab, ds, 12, 1 << 20)
     lab.pool.snapshot(ds, "s1")
@@ -204,10 +204,12 @@ def test_corrupted_chunk_without_spool_is_caught_by_age(lab):
     data[200] ^= 0x01
     victim.write_bytes(bytes(data))
     target = lab.pool.name + "/stream"
-    with pytest.raises(OffsiteError) as caught:
-        lab.restore(ds, "s1", target=target, spool=False)
-    assert caught.value.code == "decrypt_failed", "streamed: age authentication fails before the SHA-256 is known"
-    assert not lab.pool.exists(target) and not lab.pool.exists(target + ".offsite-partial")
+    for spool in (True, False):  # spooled: checked before decryption; streamed: the whole object is hashed too
+        with pytest.raises(OffsiteError) as caught:
+            lab.restore(ds, "s1", target=target, spool=spool)
+        assert caught.value.code == "digest_mismatch", caught.value.message
+        assert "chunk-000002" in caught.value.message
+        assert not lab.pool.exists(target) and not lab.pool.exists(target + ".offsite-partial")
 
 
 def test_missing_chunk_is_named_before_anything_is_received(lab):
