@@ -29,19 +29,16 @@ from ansible_collections.offsite.zfs.plugins.module_utils.config import configur
 from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge
 from ansible_collections.offsite.zfs.plugins.module_utils.drill import run_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy import adopt_legacy, restore_any
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset, tree_of
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import mount_restored, run_tree_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.resolve import from_params
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.schema import errors as schema_errors
+from ansible_collections.offsite.zfs.plugins.module_utils.selection import tree_of, validate_properties
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings, Keep
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
-from ansible_collections.offsite.zfs.plugins.module_utils.tree import (
-    mount_restored,
-    run_tree_backup,
-    run_tree_restore,
-    validate_properties,
-)
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
 Params = Dict[str, Any]

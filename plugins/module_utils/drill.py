@@ -15,7 +15,6 @@ which `offsite_status` reads (status_drills.py).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import stat
@@ -26,37 +25,14 @@ from ansible_collections.offsite.zfs.plugins.module_utils import restore_paths, 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
-    write_private_file,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.drill_state import load_records, save_record  # noqa: F401
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
-STATE_FILE = "drills.json"
 DEFAULT_FILES = 100
-
-
-def state_path(state_dir: str) -> str:
-    return os.path.join(state_dir, STATE_FILE)
-
-
-def load_records(state_dir: str) -> Dict[str, Dict[str, Any]]:
-    """'dataset|provider' -> the last drill's record ({} when none or unreadable)."""
-    try:
-        with open(state_path(state_dir), "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    drills = data.get("drills") if isinstance(data, dict) else None
-    return drills if isinstance(drills, dict) else {}
-
-
-def save_record(state_dir: str, record: Dict[str, Any]) -> None:
-    drills = load_records(state_dir)
-    drills["%s|%s" % (record["dataset"], record["provider"])] = record
-    write_private_file(state_path(state_dir), json.dumps({"version": 1, "drills": drills}, indent=1,
-                                                         sort_keys=True).encode())
 
 
 def _digest(path: str) -> str:

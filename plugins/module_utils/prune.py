@@ -457,15 +457,3 @@ def _prune_local(settings: DatasetSettings, zfs: Zfs, keep: Dict[str, Any], item
         for record in outcome["deleted"]:
             zfs.destroy("%s@%s" % (settings.dataset, record["snapshot"]))
     return outcome
-
-
-def tree_of(settings: DatasetSettings, zfs: Optional[Zfs] = None) -> List[str]:
-    """The datasets a policy entry covers: itself, and with `recursive` every descendant not excluded."""
-    if not settings.recursive:
-        return [settings.dataset]
-    from ansible_collections.offsite.zfs.plugins.module_utils.tree import is_excluded, validate_patterns
-    zfs = zfs or Zfs(settings.zfs)
-    if not zfs.exists(settings.dataset):
-        return [settings.dataset]
-    patterns = validate_patterns(list(settings.exclude))
-    return [d for d in zfs.children(settings.dataset) if not is_excluded(d, settings.dataset, patterns)]

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import _proc, catalog, codec, lineage, locks
+from ansible_collections.offsite.zfs.plugins.module_utils import _proc, catalog, lineage, locks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
@@ -31,7 +31,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 from ansible_collections.offsite.zfs.plugins.module_utils.decoder import ChunkDecoder, HoldbackWriter
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import ZfsError
 from ansible_collections.offsite.zfs.plugins.module_utils.fetcher import Prefetcher
-from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys, load_keys  # noqa: F401 (re-exported)
+from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
@@ -45,51 +46,6 @@ from ansible_collections.offsite.zfs.plugins.module_utils.zfs import (
 )
 
 STAGING_SUFFIX = ".offsite-partial"
-
-
-@dataclass
-class Keys:
-    identities: List[Any] = field(default_factory=list)
-    passphrase: Optional[str] = None
-
-    def backup_key(self, manifest: Manifest) -> bytes:
-        """Open the per-backup MAC key (and check the manifest's MAC with it)."""
-        enc = manifest.encryption
-        identities = self.identities
-        if enc.get("kind") == "passphrase":
-            if not self.passphrase:
-                raise OffsiteError("Backup %s of %s was made with a passphrase; pass passphrase to restore it."
-                                   % (manifest.backup_id, manifest.dataset), "no_keys")
-            identities = [codec.unwrap_identity(enc.get("wrapped_identity") or "", self.passphrase)]
-        elif not identities:
-            raise OffsiteError("Restoring %s needs an identity: pass identity, identity_file or passphrase."
-                               % manifest.dataset, "no_keys")
-        key = codec.unseal(enc["sealed_key"], identities)
-        if not manifest.check_mac(key):
-            raise OffsiteError("The manifest of backup %s of %s was altered after it was written (its MAC does not "
-                               "match); refusing to restore from it." % (manifest.backup_id, manifest.dataset),
-                               "tampered")
-        return key
-
-    def chunk_identities(self, manifest: Manifest) -> List[Any]:
-        if manifest.encryption.get("kind") == "passphrase":
-            return [codec.unwrap_identity(manifest.encryption.get("wrapped_identity") or "", self.passphrase or "")]
-        return self.identities
-
-
-def load_keys(identity: Optional[str], identity_file: Optional[str], passphrase: Optional[str]) -> Keys:
-    keys = Keys(passphrase=passphrase or None)
-    if identity:
-        keys.identities += codec.parse_identities(identity, "the identity parameter")
-    if identity_file:
-        try:
-            with open(identity_file, "r", encoding="utf-8") as handle:
-                text = handle.read()
-        except OSError as exc:
-            raise OffsiteError("The identity file %s cannot be read: %s." % (identity_file, exc.strerror),
-                               "bad_identity")
-        keys.identities += codec.parse_identities(text, "the identity file %s" % identity_file)
-    return keys
 
 
 # -- finding what to restore ------------------------------------------------------------------

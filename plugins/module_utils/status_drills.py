@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import human_duration
-from ansible_collections.offsite.zfs.plugins.module_utils.drill import load_records
+from ansible_collections.offsite.zfs.plugins.module_utils.drill_state import load_records
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 
 

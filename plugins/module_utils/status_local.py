@@ -50,7 +50,7 @@ def excluded(dataset: str, config: Dict[str, Any]) -> bool:
     patterns = [p.strip("/") for p in policy_of(config, None).exclude]
     if patterns and _matches(dataset, patterns):
         return True
-    from ansible_collections.offsite.zfs.plugins.module_utils.tree import is_excluded
+    from ansible_collections.offsite.zfs.plugins.module_utils.selection import is_excluded
     for root in configured(config):
         if not dataset.startswith(root + "/"):
             continue

@@ -9,9 +9,9 @@ from __future__ import annotations
 import harness
 
 from ansible_collections.offsite.zfs.plugins.module_utils.holds import load_record
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
-from ansible_collections.offsite.zfs.plugins.module_utils.tree import run_tree_backup
 
 
 def userrefs(name: str) -> int:

@@ -13,8 +13,8 @@ import harness
 
 from ansible_collections.offsite.zfs.plugins.module_utils.config import load
 from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge, converge_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import tree_of
-from ansible_collections.offsite.zfs.plugins.module_utils.tree import run_tree_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.selection import tree_of
 
 STAMP = re.compile(r"^offsite-\d{8}T\d{6}Z$")
 

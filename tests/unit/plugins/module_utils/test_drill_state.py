@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import drill, scratch, status_drills
+from ansible_collections.offsite.zfs.plugins.module_utils import drill, drill_state, scratch, status_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 from ansible_collections.offsite.zfs.plugins.module_utils.status import health_of, problem
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
@@ -48,12 +48,12 @@ def test_compare_trees_finds_content_mode_and_missing(tmp_path: Path):
 
 def test_records_are_private_and_status_shows_them(tmp_path: Path):
     state = tmp_path / "state"
-    drill.save_record(str(state), {"dataset": "tank/a", "provider": "b2", "result": "passed", "started": 1000.0,
+    drill_state.save_record(str(state), {"dataset": "tank/a", "provider": "b2", "result": "passed", "started": 1000.0,
                                    "seconds": 2.5, "bytes": 10})
-    drill.save_record(str(state), {"dataset": "tank/a", "provider": "s3", "result": "failed", "started": 1000.0,
+    drill_state.save_record(str(state), {"dataset": "tank/a", "provider": "s3", "result": "failed", "started": 1000.0,
                                    "seconds": 1.0, "bytes": 0, "message": "Chunk 1 is corrupt.",
                                    "error_code": "chunk_corrupt"})
-    assert os.stat(drill.state_path(str(state))).st_mode & 0o777 == 0o600
+    assert os.stat(drill_state.state_path(str(state))).st_mode & 0o777 == 0o600
     datasets = {"tank/a": {"providers": {"b2": {}, "s3": {}, "gcs": {}}, "problems": [], "health": "ok"}}
     status_drills.add_drills(str(state), datasets, lambda d: DatasetPolicy(drill_every=3600.0), 1000.0 + 7200, problem,
                              health_of)

@@ -1,12 +1,9 @@
+# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, offsite.zfs developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Trees: back up or restore a dataset (or a whole pool) and every descendant, each as its own chain.
+"""Tree restore: a dataset (or a whole pool) and every backed-up descendant, to one snapshot, parents first.
 
-Backup takes ONE recursive snapshot (`zfs snapshot -r`, one point in time for the whole
-tree) and runs run_backup for every descendant filesystem and volume that is not
-excluded: each child has its own chain and its own base selection, so a child created
-later starts with a full backup and a child destroyed locally keeps its remote backups.
-In a policy run each child also gets its own `full_every` decision per provider.
+Private to the collection: not an API for other collections.
 
 Restore lists the backups below the root on the remote, and runs run_restore for each
 dataset, parents before children, every one to the same snapshot name, each into
@@ -17,25 +14,29 @@ complete; the descendants of a dataset that could not be restored are skipped.
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
-from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
     validate_dataset,
     validate_snapshot,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import backup_where_missing
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, find_source, run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.restore import find_source, run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.selection import (
+    is_below,
+    is_excluded,
+    tree_order,
+    validate_patterns,
+    with_failures,
+)
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
-from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Zfs
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
 SettingsFor = Callable[[str], DatasetSettings]
 # Properties that exist only on file systems: never set on a restored volume.
@@ -43,162 +44,6 @@ FILESYSTEM_ONLY = ("mountpoint", "canmount", "sharenfs", "sharesmb", "atime", "e
                    "readonly", "snapdir", "aclinherit", "aclmode", "xattr", "recordsize")
 
 
-_PROPERTY = re.compile(r"^[a-z][a-z0-9_.:-]{0,255}$")
-
-
-# -- selection ---------------------------------------------------------------------------------------
-def validate_patterns(patterns: Optional[Sequence[Any]]) -> List[str]:
-    """exclude entries: dataset names or fnmatch patterns, relative to the root or absolute."""
-    result = []
-    for pattern in patterns or []:
-        if not isinstance(pattern, str) or not pattern.strip("/ ") or any(c in pattern for c in "\n\r\t\0@"):
-            raise OffsiteError(f"The exclude entry {pattern!r} is not a dataset name or pattern like cache, "
-                               f"tank/cache or */tmp.", "bad_value")
-        result.append(pattern.strip("/"))
-    return result
-
-
-def is_excluded(dataset: str, root: str, patterns: Sequence[str]) -> bool:
-    """True when dataset, or an ancestor of it below root, matches a pattern (absolute or relative to root).
-
-    The root itself is never excluded; excluding a dataset excludes everything below it.
-    """
-    if dataset == root or not patterns:
-        return False
-    relative = dataset[len(root) + 1:].split("/")
-    for depth in range(1, len(relative) + 1):
-        rel = "/".join(relative[:depth])
-        full = f"{root}/{rel}"
-        if any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(full, p) for p in patterns):
-            return True
-    return False
-
-
-def validate_properties(properties: Optional[Dict[str, Any]]) -> Dict[str, str]:
-    """Properties to set on restored datasets: ZFS property names, one-line values."""
-    result = {}
-    for key, value in (properties or {}).items():
-        key = str(key)
-        text = str(value)
-        if not _PROPERTY.match(key) or "\n" in text or "\0" in text or not text:
-            raise OffsiteError(f"The property {key}={text!r} cannot be set on restored datasets: use a ZFS property "
-                               f"name and a one-line value.", "bad_value")
-        result[key] = text
-    return result
-
-
-def is_below(dataset: str, root: str) -> bool:
-    return dataset == root or dataset.startswith(root + "/")
-
-
-def tree_order(datasets: Sequence[str]) -> List[str]:
-    """Parents before children (depth-first by name components)."""
-    return sorted(set(datasets), key=lambda name: name.split("/"))
-
-
-# -- recursive backup ------------------------------------------------------------------------------------
-def _snapshot_names(zfs: Zfs, root: str) -> Dict[str, set]:
-    return zfs.snapshot_names_below(root)
-
-
-def run_tree_backup(settings_for: SettingsFor, root: str, snapshot: Optional[str] = None, create: bool = False,
-                    full: bool = False, exclude: Optional[Sequence[str]] = None, check_mode: bool = False,
-                    zfs: Optional[Zfs] = None, stores: Optional[Dict[str, Store]] = None,
-                    policy_now: Optional[float] = None) -> Dict[str, Any]:
-    """Back up root and every descendant filesystem and volume at one recursive snapshot.
-
-    policy_now (policy runs): each child goes to each provider that lacks the snapshot, full or
-    incremental per the child's own full_every at that time, as a non-recursive policy dataset does.
-    """
-    validate_dataset(root)
-    patterns = validate_patterns(exclude)
-    if snapshot is not None:
-        validate_snapshot(snapshot)
-    root_settings = settings_for(root)
-    zfs = zfs or Zfs(root_settings.zfs)
-    if not zfs.exists(root):
-        raise OffsiteError(f"The dataset {root} does not exist on this host.", "no_dataset")
-    tree = zfs.children(root)
-    included = [d for d in tree if not is_excluded(d, root, patterns)]
-    excluded = [d for d in tree if d not in included]
-    held = _snapshot_names(zfs, root)
-    created = False
-    if snapshot is None:
-        if create:
-            raise OffsiteError(f"create needs a snapshot name (snapshot=NAME or dataset={root}@NAME).", "bad_value")
-        local = zfs.snapshots(root)
-        if not local:
-            raise OffsiteError(f"The dataset {root} has no snapshot; pass snapshot=NAME create=true to take a "
-                               f"recursive one.", "no_snapshot")
-        snapshot = local[-1].name
-    elif snapshot not in held.get(root, set()):
-        if not create:
-            raise OffsiteError(f"The snapshot {root}@{snapshot} does not exist on this host; pass create=true to "
-                               f"take it recursively.", "no_snapshot")
-        if not check_mode:
-            # One point in time for the whole tree, excluded children included (ZFS snapshots whole trees).
-            zfs.create_snapshot(root, snapshot, recursive=True, properties={CREATED_BY_PROPERTY: "true"})
-            held = _snapshot_names(zfs, root)
-        created = True
-    with_properties = "p" in zfs.capabilities().send_flags
-    result: Dict[str, Any] = {
-        "changed": created, "dataset": root, "snapshot": snapshot, "snapshot_created": created, "recursive": True,
-        "namespace": root_settings.namespace, "datasets": {}, "failed_datasets": [], "excluded": excluded,
-        "skipped": {},
-    }
-    for dataset in included:
-        if not (created and check_mode) and snapshot not in held.get(dataset, set()):
-            result["skipped"][dataset] = (f"{dataset} has no snapshot {snapshot} (it was created after that "
-                                          f"recursive snapshot); the next recursive snapshot includes it")
-            continue
-        try:
-            settings = settings_for(dataset)
-            if with_properties and "properties" not in settings.send_options:
-                # Properties travel with the tree (send -p) where this ZFS can send them.
-                settings.send_options["properties"] = True
-            if policy_now is None:
-                entry = run_backup(settings, snapshot=snapshot, create=created and check_mode, full=full,
-                                   check_mode=check_mode, zfs=zfs, stores=stores)
-            else:
-                entry = _policy_child(settings, snapshot, policy_now, check_mode, zfs, stores)
-        except OffsiteError as exc:
-            entry = {"changed": False, "dataset": dataset, "msg": f"{dataset}@{snapshot}: {exc.message}",
-                     "error_code": exc.code}
-            result["failed_datasets"].append(dataset)
-        else:
-            if entry.get("failed_providers"):
-                result["failed_datasets"].append(dataset)
-        result["datasets"][dataset] = entry
-        result["changed"] = result["changed"] or bool(entry.get("changed"))
-    done = len(result["datasets"]) - len(result["failed_datasets"])
-    result["msg"] = (f"{root}@{snapshot} recursively: {done} datasets {'planned' if check_mode else 'backed up'}, "
-                     f"{len(result['failed_datasets'])} failed, {len(excluded)} excluded, "
-                     f"{len(result['skipped'])} skipped")
-    return _with_failures(result)
-
-
-def _with_failures(result: Dict[str, Any]) -> Dict[str, Any]:
-    """The tree's result, its message followed by each failed dataset's own."""
-    if result["failed_datasets"]:
-        result["msg"] += "; " + "; ".join(
-            f"{d}: {result['datasets'][d].get('msg')}" for d in result["failed_datasets"])
-    return result
-
-
-def _policy_child(settings: DatasetSettings, snapshot: str, now: float, check_mode: bool, zfs: Zfs,
-                  stores: Optional[Dict[str, Store]]) -> Dict[str, Any]:
-    """One child of a recursive policy dataset, backed up where missing, full per its own full_every."""
-    target = next((s for s in zfs.snapshots(settings.dataset) if s.name == snapshot), None)
-    entry = backup_where_missing(settings, snapshot, target, now, check_mode, zfs, stores)
-    entry.update(dataset=settings.dataset, snapshot=snapshot, namespace=settings.namespace)
-    statuses = ", ".join("%s %s" % (name, e.get("status")) for name, e in entry["providers"].items())
-    entry["msg"] = "%s@%s -> %s" % (settings.dataset, snapshot, statuses or "no provider selected")
-    if entry["failed_providers"]:
-        entry["msg"] = "; ".join(entry["providers"][n]["message"] for n in entry["failed_providers"])
-    return entry
-
-
-# -- recursive restore -----------------------------------------------------------------------------------
 def remote_tree(stores: Sequence[Store], namespace: str, root: str, work_dir: Optional[str] = None
                 ) -> Tuple[Dict[str, Dict[str, Manifest]], List[str]]:
     """dataset -> {snapshot name -> manifest} of the complete backups at or below root on any of the stores.
@@ -336,4 +181,4 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
     result["msg"] = (f"{'would restore' if check_mode else 'restored'} {root}@{snapshot} recursively into {target}: "
                      f"{restored} datasets ({human_bytes(total)}), {len(result['failed_datasets'])} failed, "
                      f"{len(result['skipped'])} skipped, {len(excluded)} excluded")
-    return _with_failures(result)
+    return with_failures(result)
