@@ -340,7 +340,7 @@ def abandoned_attempts(complete: Sequence[catalog.Backup], doomed: Dict[str, str
 
 
 def _forget_journal(settings: DatasetSettings, provider: str, backup_id: str) -> None:
-    from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import journal_path
+    from ansible_collections.offsite.zfs.plugins.module_utils.journals import journal_path
     try:
         os.unlink(journal_path(settings, provider, backup_id))
     except OSError:

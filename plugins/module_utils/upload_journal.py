@@ -12,18 +12,16 @@ so after a killed fan-out run every journal still has the same key and the rerun
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import threading
 import time
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import quote
 
 from ansible_collections.offsite.zfs.plugins.module_utils import attempts as upload_attempts
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, write_private_file
+from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.journals import journal_path, load_journal, save_journal  # noqa: F401
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 
@@ -37,24 +35,6 @@ DROPPED = "dropped"  # it fell more than the spool bound behind the others
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def journal_path(settings: DatasetSettings, provider: str, backup_id: str) -> str:
-    name = quote("%s/%s/%s" % (settings.namespace, settings.dataset, backup_id), safe="") + ".json"
-    return os.path.join(settings.state_dir, "journal", provider, name)
-
-
-def load_journal(path: str) -> Optional[Dict[str, Any]]:
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            data = json.load(handle)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
-
-
-def save_journal(path: str, journal: Dict[str, Any]) -> None:
-    write_private_file(path, json.dumps(journal, sort_keys=True).encode("utf-8"))
 
 
 def new_journal(settings: DatasetSettings, backup_id: str, flags: List[str], encryption: codec.Encryption,
