@@ -133,7 +133,7 @@ def resolve(config: Dict[str, Any], dataset: str, params: Dict[str, Any], source
         chunk_size=chunk_size,
         compression=algorithm,
         compression_level=int(level),
-        compression_threads=int(params.get("compression_threads") or compression.get("threads", 0) or 0),
+        compression_threads=_threads(params.get("compression_threads"), compression.get("threads")),
         spool=bool(spool_enabled),
         spool_dir=params.get("spool_dir") or spool.get("dir") or DEFAULT_SPOOL_DIR,
         send_options=send_options,
@@ -187,3 +187,9 @@ def from_params(config: Dict[str, Any], params: Dict[str, Any], dataset: str, si
     resolved.update(providers=providers, passphrase=passphrase, _single_provider=single_provider,
                     _config_dir=os.path.dirname(config_path) if config_path else None)  # the signing key's
     return resolve(config, dataset, resolved, source="The config file %s" % config_path)
+
+
+def _threads(param: Any, configured: Any) -> Optional[int]:
+    """zstd worker threads: the parameter, else the config's, else None (encoder.auto_threads decides)."""
+    value = param if param is not None else configured
+    return None if value is None else int(value)

@@ -204,7 +204,7 @@ class DatasetSettings(DatasetPolicy):
     chunk_size: int = DEFAULT_CHUNK_SIZE
     compression: str = "zstd"
     compression_level: int = 3
-    compression_threads: int = 0
+    compression_threads: Optional[int] = None  # zstd workers; None: one where there is a second core (encoder.py)
     spool: bool = True
     spool_dir: str = DEFAULT_SPOOL_DIR
     send_options: Dict[str, Any] = field(default_factory=dict)

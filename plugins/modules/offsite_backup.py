@@ -103,6 +103,8 @@ options:
   compression_threads:
     description:
       - zstd worker threads (0 compresses in the calling thread).
+      - By default one worker where the host has two or more cores, so that zstd compresses beside the rest
+        of the pipeline.
     type: int
   parallel_uploads:
     description:
