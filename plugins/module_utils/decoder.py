@@ -24,21 +24,18 @@ until its last chunk is checked (HoldbackWriter), so a bad chunk makes `zfs rece
 
 from __future__ import annotations
 
-import collections
-import hashlib
 import os
 import shutil
-import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 from ansible_collections.offsite.zfs.plugins.module_utils import _proc, age_cli, codec
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, widen_pipe
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError, StoreError
+from ansible_collections.offsite.zfs.plugins.module_utils.fetcher import Feeder
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 ZSTD_ENV = "OFFSITE_ZSTD"  # the zstd binary to decompress with, or "library" for zstandard in-process
-HOLD_BACK = 1 << 20  # the END record of a send stream is its last 312 bytes
 
 
 @dataclass
@@ -59,100 +56,6 @@ def find_zstd() -> Optional[str]:
     if value:
         return value if os.access(value, os.X_OK) else None
     return shutil.which("zstd")
-
-
-def _write_all(fd: int, data: Any) -> None:
-    view = memoryview(data)
-    while len(view):
-        view = view[os.write(fd, view):]
-
-
-class HoldbackWriter:
-    """Writes to a pipe, always keeping the last `hold` bytes back until flush().
-
-    The tail of a send stream (its END record) reaches `zfs receive` only once the caller has checked
-    the chunk it came in; until then, closing the pipe without flush() makes ZFS discard the stream.
-    """
-
-    def __init__(self, pipe: Any, hold: int = HOLD_BACK) -> None:
-        self._fd = pipe.fileno()
-        self._hold = hold
-        self._blocks: Deque[bytes] = collections.deque()
-        self._held = 0
-
-    def write(self, data: bytes) -> int:
-        if data:
-            self._blocks.append(data)
-            self._held += len(data)
-            while self._blocks and self._held - len(self._blocks[0]) >= self._hold:
-                block = self._blocks.popleft()
-                self._held -= len(block)
-                _write_all(self._fd, block)
-        return len(data)
-
-    def flush(self) -> None:
-        while self._blocks:
-            block = self._blocks.popleft()
-            self._held -= len(block)
-            _write_all(self._fd, block)
-
-
-class _Feeder(threading.Thread):
-    """Downloads one object into a pipe, counting and hashing it; resumes at its offset after a failure."""
-
-    def __init__(self, store: Store, key: str, size: int, out_fd: int) -> None:
-        super().__init__(name="offsite-fetch", daemon=True)
-        self.store = store
-        self.key = key
-        self.size = size
-        self.out_fd = out_fd
-        self.sha256 = hashlib.sha256()
-        self.count = 0
-        self.error: Optional[BaseException] = None
-        self.consumer_gone = False  # age stopped reading: the rest is hashed, not passed on
-        self._child: Any = None
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        try:
-            self.store.retry(self._once, "download of %s" % self.key)
-        except BaseException as exc:  # handed to the decoding thread
-            self.error = exc
-        finally:
-            try:
-                os.close(self.out_fd)
-            except OSError:
-                pass
-
-    def _once(self) -> None:
-        if self._halt.is_set():
-            return
-        with self.store.open_get_stream(self.key, offset=self.count) as child:
-            self._child = child
-            widen_pipe(child.stdout)
-            fd = child.stdout.fileno()
-            while not self._halt.is_set():
-                block = os.read(fd, BLOCK_SIZE)
-                if not block:
-                    break
-                self.sha256.update(block)
-                self.count += len(block)
-                if not self.consumer_gone:
-                    try:
-                        _write_all(self.out_fd, block)
-                    except BrokenPipeError:
-                        self.consumer_gone = True  # go on hashing: a damaged object is told as such
-            if not self._halt.is_set():
-                child.check()  # a failed download raises its StoreError: the retry resumes at self.count
-
-    def stop(self) -> None:
-        self._halt.set()
-        child = self._child
-        if child is not None:
-            try:
-                child.kill()
-            except OSError:
-                pass
 
 
 class ChunkDecoder:
@@ -232,7 +135,7 @@ class ChunkDecoder:
         finally:
             os.close(write_end)
         children: List[_proc.Child] = []
-        feeder: Optional[_Feeder] = None
+        feeder: Optional[Feeder] = None
         try:
             try:
                 argv = [str(self.age), "--decrypt", "-i", "/dev/fd/%d" % read_end] + ([path] if path else [])
@@ -251,7 +154,7 @@ class ChunkDecoder:
             if path is None:
                 assert store is not None
                 widen_pipe(age.stdin)
-                feeder = _Feeder(store, key, size, os.dup(age.stdin.fileno()))
+                feeder = Feeder(store, key, os.dup(age.stdin.fileno()), size)
                 age.stdin.close()
                 feeder.start()
             try:
@@ -274,7 +177,8 @@ class ChunkDecoder:
                 child.close()
         if feeder is None:
             return Decoded(plain, 0, "", failures[0] if failures else "")
-        return Decoded(plain, feeder.count, feeder.sha256.hexdigest(), failures[0] if failures else "")
+        return Decoded(plain, feeder.download.count, feeder.download.sha256.hexdigest(),
+                       failures[0] if failures else "")
 
     def _missing(self) -> OffsiteError:
         return OffsiteError("The age command %s or the zstd command %s cannot be run; install them or set "

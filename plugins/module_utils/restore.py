@@ -28,7 +28,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_provider,
     validate_snapshot,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.decoder import ChunkDecoder, HoldbackWriter
+from ansible_collections.offsite.zfs.plugins.module_utils.decoder import ChunkDecoder
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import ZfsError
 from ansible_collections.offsite.zfs.plugins.module_utils.fetcher import Prefetcher
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys, load_keys  # noqa: F401 (re-exported)
@@ -36,6 +36,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkR
 from ansible_collections.offsite.zfs.plugins.module_utils.policy import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
+from ansible_collections.offsite.zfs.plugins.module_utils.sinks import HoldbackWriter
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import (
     MODIFIED,

@@ -203,7 +203,7 @@ def test_chunk_from_another_backup_copied_under_the_same_key_is_refused(lab):
 
 
 def test_a_refused_last_chunk_never_reaches_an_existing_target(lab):
-    """The tail of each stream reaches zfs receive only once its last chunk is checked (decoder.HoldbackWriter).
+    """The tail of each stream reaches zfs receive only once its last chunk is checked (sinks.HoldbackWriter).
 
     The manifest of an incremental gets a wrong keyed digest for its last chunk and is sealed again with the
     backup's key (what only the key holder could do), so the size, the SHA-256 and age all pass, ZFS would

@@ -11,7 +11,7 @@ from typing import List
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import age_cli, codec, decoder
+from ansible_collections.offsite.zfs.plugins.module_utils import age_cli, codec, decoder, sinks
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store, StoreError
 
@@ -136,7 +136,7 @@ def test_a_download_that_keeps_failing_is_a_store_error(monkeypatch, tmp_path):
 def test_holdback_keeps_the_tail_until_flush(tmp_path):
     read_end, write_end = os.pipe()
     with os.fdopen(write_end, "wb", buffering=0) as pipe:
-        holdback = decoder.HoldbackWriter(pipe, hold=10)
+        holdback = sinks.HoldbackWriter(pipe, hold=10)
         for piece in (b"a" * 6, b"b" * 6, b"c" * 6, b"d" * 3):
             holdback.write(piece)
         os.set_blocking(read_end, False)
@@ -144,3 +144,16 @@ def test_holdback_keeps_the_tail_until_flush(tmp_path):
         holdback.flush()
     assert os.read(read_end, 100) == b"b" * 6 + b"c" * 6 + b"d" * 3
     os.close(read_end)
+
+
+@pytest.mark.skipif(RCLONE is None, reason="rclone is needed")
+def test_a_download_stops_soon_after_the_size_the_manifest_gives(tmp_path):
+    from ansible_collections.offsite.zfs.plugins.module_utils import fetcher
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "big").write_bytes(os.urandom(8 << 20))
+    got: List[bytes] = []
+    download = fetcher.Download(Store(Provider("local", str(remote), rclone=RCLONE)), "big", got.append, limit=1 << 20)
+    download.run()
+    assert (1 << 20) < download.count < (8 << 20), "stopped once past the limit, not at the end"
+    assert download.count == sum(map(len, got))
