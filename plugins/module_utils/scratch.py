@@ -13,80 +13,41 @@ is using. The scratch dataset also carries the user property offsite.zfs:scratch
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import _proc
+from ansible_collections.offsite.zfs.plugins.module_utils._scratch_markers import (
+    PREFIX,
+    Place,
+    load_all,
+    marker,
+    marker_dir,
+    owner_alive,
+    process_start,
+    save,
+)
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
-    pid_alive,
     private_dir,
     validate_dataset,
-    write_private_file,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
-PREFIX = "offsite-scratch-"
 SCRATCH_PROPERTY = "offsite.zfs:scratch"
 MIN_POOL_BYTES = 128 << 20  # zpool needs 64 MiB per vdev; metadata and slop on top
 SLACK_BYTES = 64 << 20
 
 
-@dataclass
-class Place:
-    id: str
-    kind: str  # "pool" (file-backed, ours) or "dataset" (on the user's pool)
-    root: str  # the dataset everything is received below (pool root, or our container dataset)
-    pool: str
-    vdev: Optional[str]
-    mount_dir: str
-    pid: int
-    start: str
-    created: float
-    clones: List[str] = field(default_factory=list)  # read-only clones of live snapshots (drills on zfs-fuse)
-
-    @property
-    def target(self) -> str:
-        return self.root + "/copy"
-
-
 def needed_bytes(stream_bytes: int) -> int:
     """Room a received chain needs: its stream bytes plus a quarter and a fixed slack for metadata."""
     return int(stream_bytes * 1.25) + SLACK_BYTES
-
-
-def _marker_dir(state_dir: str) -> str:
-    return os.path.join(state_dir, "scratch")
-
-
-def _marker(state_dir: str, place_id: str) -> str:
-    return os.path.join(_marker_dir(state_dir), place_id + ".json")
-
-
-def process_start(pid: int) -> str:
-    """The start time (clock ticks since boot) of a process, '' when unknown: tells a reused PID apart."""
-    try:
-        with open("/proc/%d/stat" % pid, "r", encoding="utf-8") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def _owner_alive(place: Place) -> bool:
-    if place.pid == os.getpid() and place.start == process_start(os.getpid()):
-        return True
-    if not pid_alive(place.pid):
-        return False
-    start = process_start(place.pid)
-    return not start or not place.start or start == place.start
 
 
 # -- planning -------------------------------------------------------------------------------------------
@@ -123,36 +84,13 @@ def plan(zfs: Zfs, dataset: str, stream_bytes: int, scratch_pool: Optional[str],
 
 
 # -- life cycle -------------------------------------------------------------------------------------------
-def _save(state_dir: str, place: Place) -> None:
-    private_dir(_marker_dir(state_dir))
-    write_private_file(_marker(state_dir, place.id), json.dumps(asdict(place), sort_keys=True).encode())
-
-
-def _load_all(state_dir: str) -> List[Place]:
-    directory = _marker_dir(state_dir)
-    places = []
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return []
-    for name in names:
-        if not (name.startswith(PREFIX) and name.endswith(".json")):
-            continue
-        try:
-            with open(os.path.join(directory, name), "r", encoding="utf-8") as handle:
-                places.append(Place(**json.load(handle)))
-        except (OSError, ValueError, TypeError):
-            continue
-    return places
-
-
 def create(zfs: Zfs, state_dir: str, dataset: str, stream_bytes: int, scratch_pool: Optional[str],
            scratch_dir: Optional[str]) -> Place:
     """Clean up what killed runs left, check the room, write the marker, then make the scratch place."""
     cleanup_stale(zfs, state_dir)
     where = plan(zfs, dataset, stream_bytes, scratch_pool, scratch_dir)
     place_id = PREFIX + uuid.uuid4().hex[:12]
-    work = private_dir(os.path.join(_marker_dir(state_dir), place_id))
+    work = private_dir(os.path.join(marker_dir(state_dir), place_id))
     mount_dir = os.path.join(work, "mnt")
     if scratch_pool:
         place = Place(place_id, "dataset", scratch_pool + "/" + place_id, scratch_pool.split("/", 1)[0], None,
@@ -161,7 +99,7 @@ def create(zfs: Zfs, state_dir: str, dataset: str, stream_bytes: int, scratch_po
         vdev = os.path.join(str(scratch_dir), place_id + ".img")
         place = Place(place_id, "pool", place_id, place_id, vdev, mount_dir, os.getpid(),
                       process_start(os.getpid()), time.time())
-    _save(state_dir, place)  # the marker first: a kill -9 from here on is cleaned up by the next run
+    save(state_dir, place)  # the marker first: a kill -9 from here on is cleaned up by the next run
     try:
         if place.kind == "pool":
             size = max(MIN_POOL_BYTES, where["needed_bytes"])
@@ -206,7 +144,7 @@ def clone_readonly(zfs: Zfs, state_dir: str, place: Place, snapshot: str) -> str
     name = "%s/%s-live%d" % (snapshot.split("/", 1)[0].split("@", 1)[0], place.id, len(place.clones))
     mount_dir = "%s-live%d" % (place.mount_dir, len(place.clones))
     place.clones.append(name)
-    _save(state_dir, place)
+    save(state_dir, place)
     os.makedirs(mount_dir, mode=0o700, exist_ok=True)
     props = {SCRATCH_PROPERTY: place.id, "readonly": "on", "mountpoint": mount_dir}
     zfs.clone(snapshot, name, props)
@@ -267,7 +205,7 @@ def destroy(zfs: Zfs, state_dir: str, place: Place) -> None:
         _umount(point)
     shutil.rmtree(os.path.dirname(place.mount_dir), ignore_errors=True)
     try:
-        os.unlink(_marker(state_dir, place.id))
+        os.unlink(marker(state_dir, place.id))
     except FileNotFoundError:
         pass
 
@@ -275,8 +213,8 @@ def destroy(zfs: Zfs, state_dir: str, place: Place) -> None:
 def cleanup_stale(zfs: Zfs, state_dir: str) -> List[str]:
     """Destroy the scratch places of runs that are gone (kill -9, reboot); their ids."""
     cleaned = []
-    for place in _load_all(state_dir):
-        if _owner_alive(place):
+    for place in load_all(state_dir):
+        if owner_alive(place):
             continue
         try:
             destroy(zfs, state_dir, place)
