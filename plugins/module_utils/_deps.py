@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Private to the collection: find the Python libraries the modules need (pyrage, zstandard, PyYAML).
 
+Private to the collection: not an API for other collections.
+
 The role offsite.zfs.offsite installs them into a virtualenv it owns (``offsite_venv``, default
 ``/opt/offsite/venv``) and never into the system Python (PEP 668). Every module calls
 ``require_libraries(module)`` right after building its AnsibleModule: when the interpreter Ansible

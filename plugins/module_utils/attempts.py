@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Upload attempts on append-only providers (`append_only: true`).
 
+Private to the collection: not an API for other collections.
+
 Such a provider may refuse deletes and overwrites for the backup host's credentials. A restarted
 upload therefore never purges its backup directory and never writes an object name twice: each pass
 of a resumed or restarted upload is a new attempt, and its chunks are named `chunk-NNNNNN-aK...`

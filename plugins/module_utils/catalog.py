@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Catalog: the remote layout, listing backups, chain resolution by guid, latest.
 
+Private to the collection: not an API for other collections.
+
 Layout below a provider's remote:
 
     <namespace>/<dataset path>/@<backup id>/manifest.json     written last: present == complete

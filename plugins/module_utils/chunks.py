@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Chunks: cut a byte stream into fixed-size chunk readers; digest bytes as they pass.
 
+Private to the collection: not an API for other collections.
+
 The keyed plaintext digest of a chunk is HMAC-SHA256(key, label || backup id || index
 || plaintext): it binds the bytes to their place in their backup, so a chunk moved
 between positions or backups fails verification, and without the key the provider

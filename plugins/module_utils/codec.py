@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Codec: streaming compression (zstd, gzip, none) and age encryption (pyrage).
 
+Private to the collection: not an API for other collections.
+
 No I/O of its own: callers hand in readers and writers. Every chunk is one independent
 compressed frame inside one independent age file, so each chunk decrypts on its own.
 

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Name validation, sizes, durations, 0700/0600 files and run temp dirs shared by every layer.
 
+Private to the collection: not an API for other collections.
+
 OffsiteError lives in errors.py (re-exported here).
 """
 

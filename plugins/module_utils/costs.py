@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the keep rules cost: full copies held, incrementals held, stored bytes. Pure, no I/O.
 
+Private to the collection: not an API for other collections.
+
 The formula of docs/policy.md ("What the keep rules cost"): with D the span the keep rules reach
 back, F the interval between full backups (`full_every`, or (N + 1) x `every` for `{incrementals: N}`),
 S the stored size of a full backup and s that of one incremental:

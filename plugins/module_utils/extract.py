@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Selected paths out of a mounted copy: validating patterns, matching them, copying with metadata.
 
+Private to the collection: not an API for other collections.
+
 Paths are relative to the dataset's root (a leading / is the root). Glob patterns follow Python's
 glob with `**` (a `*` does not match a leading dot). Nothing outside the copy is ever read: a path that
 reaches through a symbolic link is refused, and symbolic links are copied as links. Copies keep

@@ -2,6 +2,9 @@
 # Copyright: (c) 2026, offsite.zfs developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Keeping the base of the next incremental: one hold (and, where the pool can, one bookmark) per
+
+Private to the collection: not an API for other collections.
+
 (dataset, provider), moved forward by each backup.
 
 A snapshot manager (sanoid, zfs-auto-snapshot, znapzend) destroys snapshots on its own schedule.

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Host identity: a stable random id kept in the state dir, recorded in every manifest this host writes.
 
+Private to the collection: not an API for other collections.
+
 Two hosts that share a namespace (two `web1` in different domains, a copied config) have different
 ids, so a backup, a status or a prune can tell another host's backups from its own and name both
 hosts. The id is created on first use (`<state_dir>/host-id`, mode 0600, created at most once even

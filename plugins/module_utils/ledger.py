@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The host's ledger of completed backups, to notice backups that disappear or are rolled back.
 
+Private to the collection: not an API for other collections.
+
 One file per provider and dataset, `<state_dir>/ledger/<provider>/<namespace/dataset, quoted>.json`
 (mode 0600, directories 0700), written only by the host's own backups (and its own prunes):
 

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Legacy chain: the old tool's backups of a dataset on one provider, and chains linked by stream guids.
 
+Private to the collection: not an API for other collections.
+
 Listing needs no key: one `rclone lsjson` of the folder, plus, for each F3/F4 set of more than one
 piece, the first 21 bytes of x002 (an age header there means F4). Linking needs the identity: the start
 of each backup's stream (its BEGIN records) is read, and for `zfs send -I` streams, whose final

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Legacy layout: the old bash tool's object names, parsed into backups per format (pure, no I/O).
 
+Private to the collection: not an API for other collections.
+
 Names are relative to `<remote root>/<dataset with / turned into _>/` (docs/legacy.md has the table
 of which old version wrote which format). Patterns are tried in this order, parsing from the right:
 

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Legacy read: the plaintext `zfs send` stream of one old-tool backup, with every check its format allows.
 
+Private to the collection: not an API for other collections.
+
 F1, F2 and F4-F8: every piece is its own age file holding one gzip stream; the plaintexts concatenate.
 F3: the pieces are slices of ONE age stream (of one gzip stream); they are decrypted as one.
 Pieces are streamed with `rclone cat`, or, when there are many small ones (an F8 set of thousands of

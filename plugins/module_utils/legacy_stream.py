@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Legacy stream records: what the old tool's plaintext `zfs send` streams say about themselves (pure).
 
+Private to the collection: not an API for other collections.
+
 The BEGIN record (the first 312 bytes) gives the snapshot's guid, its base's guid, its creation time and
 its original `dataset@snapshot`. The old tool's incrementals use `zfs send -I`, a compound stream: its
 first BEGIN holds no guids, the first sub-stream's BEGIN (after the header's payload and the END record

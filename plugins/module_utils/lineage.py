@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Lineages: the backups of one dataset that belong to one life of it. No I/O.
 
+Private to the collection: not an API for other collections.
+
 A dataset destroyed and created again (a rebuilt host, a recreated pool) has snapshots that share
 no guid with the backups at its remote path: it is a new lineage. Backing it up into the old
 history would let `latest` pick the (often empty) new data and let keep rules prune the good

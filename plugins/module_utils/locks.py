@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Locks: one fcntl.flock per operation scope.
 
+Private to the collection: not an API for other collections.
+
 The kernel releases a flock when its process dies (kill -9, reboot), so there is no
 stale-lock guessing: a leftover lock file is harmless. The holder writes its PID and
 start time into the file so that the next one can name it in the error message.

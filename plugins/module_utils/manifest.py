@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The manifest record and its JSON (schemas/manifest.schema.json). No I/O.
 
+Private to the collection: not an API for other collections.
+
 A manifest is plain JSON so that status and verification work without a key. Secrets
 in it are sealed with age: the per-backup MAC key (`encryption.sealed_key`) and, in
 passphrase mode, the per-backup identity (`encryption.wrapped_identity`). The `mac`

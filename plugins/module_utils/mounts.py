@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """require_mount: a local-directory provider on a removable or network disk runs only when it is mounted.
 
+Private to the collection: not an API for other collections.
+
 Without it, a backup to /mnt/usb/offsite while the disk is unplugged writes into the directory below
 the mount point, on the root file system, until it is full, and says nothing. With
 `require_mount: /mnt/usb`, every rclone command of that provider first checks that the path is a

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The default namespace: a name unique in the fleet, and the safe way on from the 1.0 short-name default.
 
+Private to the collection: not an API for other collections.
+
 Without `namespace` in the parameters or the policy, a host's namespace is its `host_name` (a policy
 key; the role sets it to inventory_hostname), else its FQDN. socket.getfqdn() is taken only when it
 extends the short host name: a resolver that answers `localhost` would put every host in one folder.

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Progress: events go to a log file per run and to a small state file status reads.
 
+Private to the collection: not an API for other collections.
+
 The log file is opened in append mode and written line by line, never to a terminal,
 so runs in the background (cron, systemd, Ansible async) are safe. While a run's Progress is open,
 every command the process layer starts (_proc: zfs, zpool, rclone, ssh-keygen, ...) is logged to

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What an rclone failure means: classified once, at the edge, from its exit code and stderr.
 
+Private to the collection: not an API for other collections.
+
 Private to the collection. The store asks `classify()` and decides from the kind whether to retry;
 no other code reads rclone's message text.
 

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """When a policy snapshot is due: fixed slots of `every`, starting at the time of day `at`, with a slack.
 
+Private to the collection: not an API for other collections.
+
 Pure logic, no I/O. Time is cut into slots of length `every` on the host's wall clock (local time,
 or UTC when `at` ends in Z), counted from Monday 1970-01-05 at `at`: daily slots start at `at` every
 day (also across DST changes), weekly ones on Mondays. A run is due when it falls in a later slot

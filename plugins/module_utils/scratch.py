@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The scratch place: where a chain is received to read files out of it, then destroyed.
 
+Private to the collection: not an API for other collections.
+
 Either a dataset `<scratch_pool>/offsite-scratch-<id>` on a pool the user names, or a file-backed pool
 `offsite-scratch-<id>` whose vdev is a sparse file in a directory with room. A marker file
 `<state_dir>/scratch/<id>.json` (0600) is written BEFORE anything is created and removed after

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Signed manifests: OpenSSH signatures (`ssh-keygen -Y sign/verify`) over a manifest and its place.
 
+Private to the collection: not an API for other collections.
+
 The backup host signs, with its signing key (a private key file, 0600, default
 /etc/offsite/signing_key), a small canonical payload that binds the manifest to where it
 lives:

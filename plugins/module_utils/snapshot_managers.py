@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Backing up the snapshots a snapshot manager (sanoid, zfs-auto-snapshot, znapzend) takes.
 
+Private to the collection: not an API for other collections.
+
 With the policy option `snapshot_pattern` (a shell-style pattern such as `autosnap_*_hourly`), a
 policy run takes no snapshot of its own: it backs up the newest existing snapshot whose name
 matches. Those snapshots are not ours, so offsite_prune never destroys them; the manager prunes

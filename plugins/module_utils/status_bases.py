@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Is the base of the next incremental safe? For offsite_status and for a backup's check mode.
 
+Private to the collection: not an API for other collections.
+
 Per (dataset, provider), the base is the newest snapshot with a restorable chain on the provider.
 It is safe when it is held (`userrefs` > 0: a snapshot manager's `zfs destroy` fails busy) or
 bookmarked (the next backup can send from the bookmark). Otherwise it is at risk; once it is gone,
