@@ -46,8 +46,8 @@ def _stored(tmp_path: Path, algorithm: str = "zstd"):
     remote = tmp_path / "remote"
     (remote / "b").mkdir(parents=True)
     (remote / "b" / "chunk").write_bytes(out.getvalue())
-    return identity, out.getvalue(), Store(Provider("local", str(remote), rclone=RCLONE or "rclone", retries=2,
-                                                     retry_delay=0.01))
+    provider = Provider("local", str(remote), rclone=RCLONE or "rclone", retries=2, retry_delay=0.01)
+    return identity, out.getvalue(), Store(provider)
 
 
 def _decode(monkeypatch, tmp_path, age: str, zstd: str = "", algorithm: str = "zstd", made=None, store=None):
