@@ -10,8 +10,8 @@ per `full_every`. Nothing due and nothing missing: changed=false, and no command
 Twice in a row, the second run changes nothing.
 
 Policy logic only: the backups go through run.run_backup (this package); a recursive dataset's tree
-is backed up by the `tree_backup` it is given, and prune is composed by _wiring.policy_run/timer_run,
-never imported here.
+is backed up by the `tree_backup` that _wiring.policy_run gives it; prune (and the drill) are added
+by _wiring.timer_run, never imported here.
 
 Private to the collection: not an API for other collections.
 """
