@@ -206,7 +206,7 @@ def child_main(argv: List[str]) -> None:
         spec = json.load(handle)
     settings = resolve.resolve(spec["config"], dataset, spec.get("params", {}))
     if kind == "backup":
-        from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
+        from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
         result = run_backup(settings, snapshot=spec["snapshot"])
     elif kind == "restore":
         from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore

@@ -35,8 +35,8 @@ from fleet_ssh import Fleet, recap  # noqa: E402
 sys.path.insert(0, str(harness.collection_link()))
 
 from ansible_collections.offsite.zfs.plugins.module_utils import resolve  # noqa: E402
-from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup  # noqa: E402
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup  # noqa: E402
 
 HOUR = 3600.0
 

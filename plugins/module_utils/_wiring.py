@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import prune_report
-from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     split_snapshot_spec,
@@ -26,9 +25,10 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_provider,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.config import configured, load, policy_datasets
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge
 from ansible_collections.offsite.zfs.plugins.module_utils.drill import run_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy import adopt_legacy, restore_any
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import mount_restored, run_tree_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset

@@ -218,7 +218,7 @@ class DatasetSettings(DatasetPolicy):
     def spool_bound(self) -> int:
         """The most temp space a backup uses: (sum of the providers' parallel_uploads + 1) chunks plus framing.
 
-        One send feeds every selected provider (fanout_spool.py); a spooled chunk stays until the slowest
+        One send feeds every selected provider (ops/backup/spool.py); a spooled chunk stays until the slowest
         provider has it. For one provider this is (parallel_uploads + 1) chunks, as before the fan-out.
         """
         if not self.spool:

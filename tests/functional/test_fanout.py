@@ -22,7 +22,7 @@ from faulty_rclone import Rule, Wrapper
 from reliability import same_tree
 
 from ansible_collections.offsite.zfs.plugins.module_utils import status
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge_dataset
 
 
 def _source(lab, seed: int, size: int = 2 << 20) -> str:

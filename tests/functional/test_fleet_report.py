@@ -18,7 +18,7 @@ import harness
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import resolve
-from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]

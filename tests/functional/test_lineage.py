@@ -8,7 +8,7 @@ from pathlib import Path
 
 import harness
 
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import harness
 
 from ansible_collections.offsite.zfs.plugins.module_utils.config import load
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge, converge_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge, converge_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import tree_of
 

@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import locks
 from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes as harness_bytes
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
 
 

@@ -24,7 +24,7 @@ from typing import List
 import harness
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
 
 SANOID = shutil.which("sanoid") or "/usr/sbin/sanoid"

@@ -116,7 +116,7 @@ def test_forged_backup_by_a_bucket_writer_is_refused(signed_lab, tmp_path):
     ds = _snapshots(lab, "s1", "s2")
     lab.backup(ds, "s1")
     # The writer makes a complete, decryptable backup of s2 (it knows the public recipients) unsigned ...
-    from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
+    from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
     from ansible_collections.offsite.zfs.plugins.module_utils.resolve import resolve
     forged = run_backup(resolve(_forger(lab, tmp_path), ds, {}), snapshot="s2", full=True)
     assert forged["providers"][lab.provider]["status"] == "uploaded", forged

@@ -1,14 +1,14 @@
 """Chain resolution (catalog), the provider a restore reads from (restore.find_source), and the base
-a backup sends from (backup.choose_base, already_present, holds.bookmark_base), over data: no rclone,
+a backup sends from (ops/backup/plan.py: choose_base, already_present; holds.bookmark_base), over data: no rclone,
 no zfs."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import backup as backup_op
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, restore
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import plan as backup_op
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Bookmark
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
 from ansible_collections.offsite.zfs.tests.unit.doubles.memory_store import MemoryStore

@@ -3,7 +3,7 @@ append-only provider keeps. run_backup runs for real (chunking, zstd, age, SHA-2
 against a memory provider and a scripted zfs whose send stream comes through a pipe: a few hundred KiB
 in 64 KiB chunks, in milliseconds.
 
-The per-chunk reuse rule is inline in backup.ProviderRun._stream (journal entry present, object listed
+The per-chunk reuse rule is inline in ops/backup/upload.py's Pass._chunk (journal entry present, object listed
 with the journal's stored size, then the re-read stream must give the same plaintext MAC); these tests
 reach it through run_backup, the smallest seam that exists today.
 """
@@ -15,8 +15,9 @@ import random
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import attempts, catalog, upload_journal
-from ansible_collections.offsite.zfs.plugins.module_utils import backup as backup_op
+from ansible_collections.offsite.zfs.plugins.module_utils import attempts, catalog
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import journal as upload_journal
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import run as backup_op
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
 from ansible_collections.offsite.zfs.tests.unit.doubles.world import World

@@ -1,4 +1,4 @@
-"""The fan-out spool's bound and drop rule (fanout_spool.py), with stores whose uploads the test releases."""
+"""The fan-out spool's bound and drop rule (ops/backup/spool.py), with stores whose uploads the test releases."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import fanout_spool
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.fanout_spool import Spool
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
-from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import ACTIVE, DROPPED, FAILED
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import spool as fanout_spool
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.journal import ACTIVE, DROPPED, FAILED
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.spool import Spool
 
 
 class FakeTarget:
@@ -137,9 +137,10 @@ def test_a_streamed_upload_error_is_classified_and_the_other_provider_gets_its_c
 
     from pyrage import x25519
 
-    from ansible_collections.offsite.zfs.plugins.module_utils import codec, fanout
+    from ansible_collections.offsite.zfs.plugins.module_utils import codec
     from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
     from ansible_collections.offsite.zfs.plugins.module_utils.encoder import ChunkEncoder
+    from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import upload as fanout
     from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store
 
     good_dir = tmp_path / "good"

@@ -1,4 +1,4 @@
-"""The hold and bookmark decisions (holds.py, status_bases.py and their hooks in backup.py), with a
+"""The hold and bookmark decisions (holds.py, status_bases.py and their hooks in ops/backup/plan.py), with a
 scripted zfs: bookmarks cannot run on this machine's zfs-fuse, so the OpenZFS answers are played by a
 model of one dataset (snapshots, holds, bookmarks, the pool's bookmarks feature) that logs each call.
 The zfs argv itself is tested in test_zfs_holds.py; holds run for real in tests/functional/test_holds.py.
@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, resolve, status_bases
-from ansible_collections.offsite.zfs.plugins.module_utils.backup import ProviderRun, _NullProgress
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef, parse
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.plan import ProviderRun
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import _NullProgress
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import RemoteObject
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Bookmark, Capabilities, Snapshot, Zfs
@@ -199,7 +200,11 @@ def test_a_failed_hold_is_a_warning_not_a_failed_backup(tmp_path):
 def run_check(tmp_path: Path, zfs: ModelZfs, target: Snapshot, backups: List[catalog.Backup]) -> Dict:
     run = ProviderRun(settings(tmp_path), ListingStore(backups), zfs, _NullProgress(), target, zfs.snapshots(DS),
                       full=False, check_mode=True)
-    return run.run()
+    try:
+        assert run.prepare() is False  # check mode: the plan is the result, nothing to upload
+        return run.result
+    finally:
+        run.release()
 
 
 def test_base_is_the_bookmark_when_the_snapshot_is_gone(tmp_path):

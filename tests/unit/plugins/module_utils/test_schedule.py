@@ -14,8 +14,9 @@ from typing import Callable, List, Optional
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import converge, schedule
+from ansible_collections.offsite.zfs.plugins.module_utils import schedule
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import converge
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot
 
 DAY = 86400.0

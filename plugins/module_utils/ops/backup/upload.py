@@ -3,13 +3,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fan-out: one `zfs send`, one MAC, compression and encryption pass per chunk, every provider at once.
 
-A pass reads the stream once for a group of providers (upload_journal.group_targets). For each
+A pass reads the stream once for a group of providers (journal.group_targets). For each
 chunk it computes the keyed digest; a provider whose journal already holds the chunk checks it; the
 others get the chunk encrypted once, either as one spool file uploaded by each provider's own pool
-(fanout_spool.Spool, which also drops a provider that falls past the spool bound) or, with
+(spool.Spool, which also drops a provider that falls past the spool bound) or, with
 `spool: false`, streamed into one `rclone rcat` per provider. A provider that fails, is dropped or
 finds a changed stream leaves the pass; the others go on. `upload_group` then restarts, retries
 (streaming: a new pass for those providers alone) or reports them.
+
+Private to the collection: not an API for other collections.
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import StreamReader, chunk_mac, digest_only
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, private_dir, run_temp_dir
 from ansible_collections.offsite.zfs.plugins.module_utils.encoder import ChunkEncoder, Encoded
-from ansible_collections.offsite.zfs.plugins.module_utils.fanout_spool import Spool
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
-from ansible_collections.offsite.zfs.plugins.module_utils.store import StoreError
-from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import (
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.journal import (
     ACTIVE,
     CHANGED,
     DONE,
@@ -34,6 +34,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import 
     Target,
     now,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.spool import Spool
+from ansible_collections.offsite.zfs.plugins.module_utils.store import StoreError
 
 
 class _Tee(io.RawIOBase):

@@ -8,6 +8,9 @@ its encryption, the attempt number on append-only providers, and the record of e
 provider holds. Providers uploading the same backup (same id and send flags) share one `zfs send`
 when they share the MAC key and the encryption: a fresh upload takes the key of an interrupted one,
 so after a killed fan-out run every journal still has the same key and the rerun is one send again.
+The journal file itself (path, load, save) is the layer journals.py; prune forgets journals there.
+
+Private to the collection: not an API for other collections.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ansible_collections.offsite.zfs.plugins.module_utils import attempts as upload_attempts
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.journals import journal_path, load_journal, save_journal  # noqa: F401
+from ansible_collections.offsite.zfs.plugins.module_utils.journals import journal_path, load_journal, save_journal
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 
@@ -69,7 +72,7 @@ class Target:
     """One provider's side of a shared upload: its journal, the objects it holds, its chunk records."""
 
     def __init__(self, run: Any, jpath: str, journal: Dict[str, Any], encryption: codec.Encryption) -> None:
-        self.run = run  # backup.ProviderRun
+        self.run = run  # plan.ProviderRun
         self.store = run.store
         self.name = run.store.name
         self.jpath = jpath
@@ -85,7 +88,7 @@ class Target:
         self.changed_at = -1
         self.attempts = 0  # stream passes that failed (spool: false re-reads the stream)
         self.restarted = False
-        self.pending = 0  # spool files queued or uploading for this provider (fanout.Spool)
+        self.pending = 0  # spool files queued or uploading for this provider (spool.Spool)
         self.jobs: List[Any] = []
         self.uploaded = 0
         self.uploaded_bytes = 0

@@ -8,6 +8,12 @@ collection took is in an earlier slot of `every` (slots start at `at`, see modul
 the newest such snapshot is backed up to every selected provider that lacks it, full or incremental
 per `full_every`. Nothing due and nothing missing: changed=false, and no command but listings runs.
 Twice in a row, the second run changes nothing.
+
+Policy logic only: the backups go through run.run_backup (this package); a recursive dataset's tree
+is backed up by the `tree_backup` that _wiring.policy_run gives it; prune (and the drill) are added
+by _wiring.timer_run, never imported here.
+
+Private to the collection: not an API for other collections.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, schedule, snapshot_managers
-from ansible_collections.offsite.zfs.plugins.module_utils.backup import already_present, run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.plan import already_present
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings, FullEvery
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY, Snapshot, Zfs
@@ -162,7 +169,7 @@ def backup_where_missing(settings: DatasetSettings, target_name: str, target: Op
             entry = {"provider": name, "status": "failed", "changed": False, "error_code": exc.code,
                      "message": "%s@%s to %s failed: %s" % (dataset, target_name, name, exc.message)}
         _add(result, name, entry)
-    # The providers that need the same kind of backup share one zfs send (fanout.py).
+    # The providers that need the same kind of backup share one zfs send (upload.py).
     for full, group in sorted(uploads.items()):
         names = [name for name, _store, _reason in group]
         try:
@@ -196,7 +203,7 @@ def converge(settings_for: Callable[[str], DatasetSettings], datasets: Sequence[
     """Converge every named dataset; one dataset's failure does not stop the others.
 
     tree_backup(dataset, snapshot=, create=, check_mode=, exclude=, policy_now=) backs up a recursive dataset's
-    tree (tree.run_tree_backup), each child full or incremental per its own full_every.
+    tree (tree.run_tree_backup, given by _wiring.policy_run), each child full or incremental per its own full_every.
     """
     now = time.time() if now is None else now
     result: Dict[str, Any] = {"changed": False, "datasets": {}, "failed_datasets": []}

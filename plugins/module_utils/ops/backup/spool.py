@@ -4,13 +4,15 @@
 """The spool of a fan-out pass: each encrypted chunk is one file, uploaded to every provider that needs it.
 
 A file is removed when the last provider has uploaded it. At most `limit` files exist at once
-(limit = sum of the providers' parallel_uploads + 1; policy.DatasetSettings.spool_bound). When the
+(limit = sum of the providers' parallel_uploads + 1; settings.DatasetSettings.spool_bound). When the
 spool is full and a provider that needs the next chunk has nothing left to upload, the provider
 with the most files still to upload is holding the others back. If it then finishes no upload for
 STALL_FACTOR times its mean upload time (at least STALL_MIN seconds; scheduling noise is not a
 stall), it is dropped for this run (its queued uploads are given up, the ones already running
 finish) and caught up by the next run. A slower provider that keeps finishing uploads paces the
 others instead, within the same bound.
+
+Private to the collection: not an API for other collections.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_bytes
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
-from ansible_collections.offsite.zfs.plugins.module_utils.upload_journal import ACTIVE, DROPPED, FAILED, Target
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.journal import ACTIVE, DROPPED, FAILED, Target
 
 STALL_MIN = 2.0  # seconds
 STALL_FACTOR = 2.0
