@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import prune_report
 from ansible_collections.offsite.zfs.plugins.module_utils.backup import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
@@ -30,8 +29,9 @@ from ansible_collections.offsite.zfs.plugins.module_utils.converge import conver
 from ansible_collections.offsite.zfs.plugins.module_utils.drill import run_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy import adopt_legacy, restore_any
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import report as prune_report
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import mount_restored, run_tree_restore
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.resolve import from_params
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore

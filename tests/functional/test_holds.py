@@ -10,7 +10,7 @@ import harness
 
 from ansible_collections.offsite.zfs.plugins.module_utils.holds import load_record
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 
 

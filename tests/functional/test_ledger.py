@@ -14,7 +14,7 @@ import pytest
 from unmounted import UnmountedPool
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, ledger
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import harness
 
 from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ansible_collections.offsite.zfs.plugins.module_utils import namespaces
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 
 
