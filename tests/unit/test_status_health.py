@@ -1,11 +1,14 @@
 """Status health rules over an in-memory provider and a scripted zfs: offsite_status's run_status
-with stores= and zfs= injected, and the per-rule helpers (status_bases, status_drills)."""
+(through _wiring.status_report) with stores= and zfs= injected, and the per-rule helpers (status_bases,
+ops/status/drills.py, the pure rules of ops/status/health.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, status, status_bases, status_drills
+from ansible_collections.offsite.zfs.plugins.module_utils import _wiring, catalog, status_bases
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.status import drills, health
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
 from ansible_collections.offsite.zfs.tests.unit.doubles.memory_store import MemoryStore
 from ansible_collections.offsite.zfs.tests.unit.doubles.world import World
@@ -17,8 +20,8 @@ def world(tmp_path):
 
 
 def _run(world, stores=None, **dataset_settings):
-    return status.run_status(world.config(**dataset_settings), {}, zfs=world.zfs, stores=stores or world.stores,
-                             now=world.now)
+    return _wiring.status_report(world.config(**dataset_settings), {}, zfs=world.zfs, stores=stores or world.stores,
+                                 now=world.now)
 
 
 def _codes(result, dataset="tank/data"):
@@ -33,7 +36,7 @@ def test_a_backed_up_held_fresh_dataset_is_ok(world):
     assert result["health"] == "ok" and result["problems"] == [], result["problems"]
     entry = result["datasets"]["tank/data"]
     assert entry["latest"]["snapshot"] == "s2" and entry["chain_length"] == 2
-    assert result["msg"] == "host1: 1 datasets ok, 2 backups, %s stored" % status.human_bytes(
+    assert result["msg"] == "host1: 1 datasets ok, 2 backups, %s stored" % human_bytes(
         result["summary"]["stored_bytes"])
 
 
@@ -158,28 +161,27 @@ def test_when_the_base_is_gone_the_next_backup_is_from_an_older_one_a_bookmark_o
     assert status_bases.assess(world.zfs, "tank/data", "b2", [], []) is None
 
 
-# -- drills (status_drills) ----------------------------------------------------------------------------
+# -- drills (ops/status/drills.py) ----------------------------------------------------------------------------
 def test_a_failed_or_overdue_drill_is_a_warning():
     records = {"tank/data|b2": {"result": "failed", "started": 1000.0, "message": "receive failed"},
                "tank/data|s3": {"result": "passed", "started": 1000.0}}
-    found = status_drills.drill_problems("tank/data", ["b2", "s3", "gcs"], records, 86400.0, 1000.0 + 2 * 86400,
-                                         status.problem)
+    found = drills.drill_problems("tank/data", ["b2", "s3", "gcs"], records, 86400.0, 1000.0 + 2 * 86400)
     assert [(p["code"], p["provider"]) for p in found] == [
         ("drill_failed", "b2"), ("drill_overdue", "b2"), ("drill_overdue", "s3"), ("drill_overdue", "gcs")]
     assert found[3]["message"].startswith("No restore drill has been run of tank/data from gcs")
-    assert status_drills.drill_problems("tank/data", ["s3"], records, None, 1e12, status.problem) == []
+    assert drills.drill_problems("tank/data", ["s3"], records, None, 1e12) == []
 
 
 def test_health_is_the_worst_severity_and_info_counts_as_ok():
-    assert status.health_of([]) == "ok"
-    assert status.health_of([{"severity": "info"}]) == "ok"
-    assert status.health_of([{"severity": "warning"}, {"severity": "critical"}, {"severity": "info"}]) == "critical"
-    assert status.worst(["ok", "warning"]) == "warning"
+    assert health.health_of([]) == "ok"
+    assert health.health_of([{"severity": "info"}]) == "ok"
+    assert health.health_of([{"severity": "warning"}, {"severity": "critical"}, {"severity": "info"}]) == "critical"
+    assert health.worst(["ok", "warning"]) == "warning"
 
 
 def test_a_memory_store_is_enough_for_status_without_zfs(world):
     s1 = world.snap("s1")
     world.back_up("b2", s1)
-    result = status.run_status(world.config(), {"compare_local": False}, stores=world.stores, now=world.now)
+    result = _wiring.status_report(world.config(), {"compare_local": False}, stores=world.stores, now=world.now)
     assert result["health"] == "ok" and result["datasets"]["tank/data"]["local"] is None
     assert isinstance(world.stores["b2"], MemoryStore)
