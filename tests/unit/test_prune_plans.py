@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import attempts, catalog, holds
-from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import plan, run
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import plan, report, run
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.plan import Item, LocalSnapshot
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import CREATED_BY_PROPERTY
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
@@ -163,10 +163,27 @@ def test_local_snapshot_pruning_runs_on_the_scripted_zfs(world):
     world.snap("manual-1")  # not ours: never touched
     world.settled()
     result = run.prune_dataset(world.settings(), False, zfs=world.zfs, stores=world.stores, keep={"last": 1},
-                                 local=True, now=world.now)
+                               local=True, now=world.now)
     local = result["local"]
     assert [r["snapshot"] for r in local["deleted"]] == ["offsite-0", "offsite-1", "offsite-2"]
     assert [r["snapshot"] for r in local["kept"]] == ["offsite-3"] and local["ignored"] == ["manual-1"]
     destroyed = [name for verb, name, _detail in world.zfs.calls if verb == "destroy"]
     assert destroyed == ["tank/data@offsite-0", "tank/data@offsite-1", "tank/data@offsite-2"]
     assert [s.name for s in world.zfs.snapshots("tank/data")] == ["offsite-3", "manual-1"]
+
+
+def test_the_report_lists_each_deletion_diffs_what_stays_and_sums_up(world):
+    """ops/prune/report.py over a real plan: the deleted lines, the diff per provider, the one-line summary."""
+    entry = _prune(world, {"last": 1}, check_mode=True)
+    lines = report.deletions("tank/data", entry)
+    assert lines and all(line.startswith("b2 tank/data offsite-") for line in lines), lines
+    assert lines[0].endswith(": " + entry["providers"]["b2"]["deleted"][0]["reason"])
+    (diff,) = report.diffs("tank/data", entry)
+    assert diff["before_header"] == diff["after_header"] == "b2:tank/data"
+    assert diff["after"].count("\n") == len(entry["providers"]["b2"]["kept"])
+    assert diff["before"].count("(delete: ") == len(lines)
+    result = report.finish({"datasets": {"tank/data": entry}}, [diff], check_mode=True)
+    assert result["msg"].startswith("tank/data on b2: would delete %d, kept %d; b2 stores " % (
+        len(lines), len(entry["providers"]["b2"]["kept"]))), result["msg"]
+    assert set(result["cost"]) == {"b2"} and result["diff"] == [diff]
+    assert report.finish({"datasets": {}}, [], False)["msg"] == "The policy names no dataset to prune."
