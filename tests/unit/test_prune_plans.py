@@ -103,7 +103,7 @@ def world(tmp_path):
 
 def _prune(world, keep, check_mode=False, now=None, **kwargs):
     return run.prune_dataset(world.settings(), check_mode, zfs=world.zfs, stores=world.stores, keep=keep,
-                               local=False, now=world.now if now is None else now, **kwargs)
+                             local=False, now=world.now if now is None else now, **kwargs)
 
 
 def test_check_mode_plans_and_deletes_nothing(world):

@@ -286,8 +286,8 @@ def _provider(latest_age=None, count=1, fresh=None):
 def test_no_backup_and_stale_are_critical_only_where_no_provider_has_better():
     both_stale = {"b2": _provider(90000.0, fresh=False), "s3": _provider(90000.0, fresh=False)}
     found = health.dataset_problems("tank/data", ["b2", "s3"], ["b2", "s3"], both_stale, 86400.0, True)
-    assert [(p["code"], p["severity"], p["provider"]) for p in found] == [("stale", "critical", "b2"),
-                                                                           ("stale", "critical", "s3")]
+    assert [(p["code"], p["severity"], p["provider"]) for p in found] == [
+        ("stale", "critical", "b2"), ("stale", "critical", "s3")]
     assert found[0]["max_age_seconds"] == 86400.0 and "older than max_age 1d" in found[0]["message"]
     one_fresh = {"b2": _provider(90000.0, fresh=False), "s3": _provider(60.0, fresh=True)}
     found = health.dataset_problems("tank/data", ["b2", "s3"], ["b2", "s3"], one_fresh, 86400.0, True)
@@ -316,8 +316,8 @@ def test_stray_objects_belong_to_the_deepest_dataset_or_to_the_host():
     assert health.dataset_of("tank/data/child/x", known) == "tank/data/child"
     assert health.dataset_of("other/w", known) is None
     found = health.stray_problems({"b2": listing}, known, "host1", None)
-    assert [(ds, p["count"], p["bytes"]) for ds, p in found] == [("tank/data/child", 1, 3), ("tank/data", 2, 9),
-                                                                (None, 1, 6)]
+    assert [(ds, p["count"], p["bytes"]) for ds, p in found] == [
+        ("tank/data/child", 1, 3), ("tank/data", 2, 9), (None, 1, 6)]
     assert found[1][1]["message"] == ("2 objects below host1/tank/data on b2 are outside any backup directory "
                                       "(tank/data/y, tank/data/z); delete them.")
     assert [ds for ds, _p in health.stray_problems({"b2": listing}, known, "host1", ["tank/data"])] == [
