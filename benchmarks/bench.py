@@ -659,8 +659,8 @@ class Bench:
         store = Store(Provider("synthetic", str(root), rclone=self.rclone))
         what = "catalog.list_backups over the whole namespace"
         try:
-            from ansible_collections.offsite.zfs.plugins.module_utils import status as status_mod  # type: ignore
-            has_status = hasattr(status_mod, "run_status")
+            from ansible_collections.offsite.zfs.plugins.module_utils import _wiring  # type: ignore
+            has_status = hasattr(_wiring, "status_report")
         except ImportError:
             has_status = False
         started = time.monotonic()
@@ -671,7 +671,7 @@ class Bench:
                       "log_dir": str(self.work / "log"), "providers": {"synthetic": {"remote": str(root)}},
                       "defaults": {"spool": {"dir": str(self.work / "spool")}}}
             try:
-                report = status_mod.run_status(config, {"compare_local": False})  # type: ignore
+                report = _wiring.status_report(config, {"compare_local": False})  # type: ignore
                 what = "status.run_status"
                 self.status_result = report
             except TypeError as exc:

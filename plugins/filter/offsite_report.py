@@ -102,7 +102,7 @@ def fleet_report(hostvars: Any, hosts: List[str], var: str = "offsite_report_sta
                                   "stored_bytes": report.get("stored_bytes", 0),
                                   "stored_text": human_bytes(report.get("stored_bytes", 0) or 0),
                                   "latest_snapshot": plat.get("snapshot"), "fresh": report.get("fresh"),
-                                  "drill": (ds.get("drills") or {}).get(name),  # offsite_drill (status_drills.py)
+                                  "drill": (ds.get("drills") or {}).get(name),  # offsite_drill (ops/status/drills.py)
                                   "coverage": ((ds.get("coverage") or {}).get(name) or {}).get("text")})
             max_age = ds.get("max_age_seconds")
             rows.append({

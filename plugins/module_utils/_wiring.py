@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils import prune_report
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     split_snapshot_spec,
@@ -30,15 +29,18 @@ from ansible_collections.offsite.zfs.plugins.module_utils.legacy import adopt_le
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import report as prune_report
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import mount_restored, run_tree_restore
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.status.run import run_status
 from ansible_collections.offsite.zfs.plugins.module_utils.resolve import from_params
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.schema import errors as schema_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import tree_of, validate_properties
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings, Keep
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
+from ansible_collections.offsite.zfs.plugins.module_utils.verify import verify_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.verify_sample import run_sampled
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
 Params = Dict[str, Any]
@@ -166,7 +168,16 @@ def status(params: Params, check_mode: bool) -> Dict[str, Any]:
     keys = None
     if needs_pyrage("status", params):
         keys = load_keys(params["identity"], params["identity_file"], params["passphrase"])
-    return run_status(load(params["config"]), params, keys=keys)
+    return status_report(load(params["config"]), params, keys=keys)
+
+
+def status_report(config: Dict[str, Any], params: Optional[Params] = None, keys: Any = None,
+                  **kwargs: Any) -> Dict[str, Any]:
+    """The status report of a parsed config file (offsite_status, and Python callers: docs/monitoring.md):
+    run_status with the settings of these parameters and ops/verify's chunk verifiers. kwargs: zfs, stores, now."""
+    params = dict(params or {})
+    return run_status(config, params, settings_for(config, params), keys=keys, verify_backup=verify_backup,
+                      run_sampled=run_sampled, **kwargs)
 
 
 def prune(params: Params, check_mode: bool) -> Dict[str, Any]:

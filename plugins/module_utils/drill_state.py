@@ -5,7 +5,7 @@
 
 Private to the collection: not an API for other collections.
 
-Layer: written by the drill (ops/restore), read by offsite_status (status_drills.py).
+Layer: written by the drill (ops/restore), read by offsite_status (ops/status/drills.py).
 """
 
 from __future__ import annotations

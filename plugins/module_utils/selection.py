@@ -6,7 +6,7 @@
 Private to the collection: not an API for other collections.
 
 Layer: used by the tree backup and restore (ops/backup/tree.py, ops/restore/tree.py), the policy's
-dataset list (prune, status) and the unprotected-dataset check (status_local.py).
+dataset list (prune, status) and the unprotected-dataset check (ops/status/local.py).
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ class DatasetPolicy:
     full_every: FullEvery = FullEvery()
     keep: Keep = Keep()
     max_age: Optional[float] = None  # the freshness objective of offsite_status
-    drill_every: Optional[float] = None  # status_drills.py
+    drill_every: Optional[float] = None  # ops/status/drills.py
     verify_coverage: Optional[float] = None  # verify_sample.py
     snapshot_prefix: str = DEFAULT_SNAPSHOT_PREFIX
     snapshot_pattern: Optional[str] = None  # back up a snapshot manager's snapshots (snapshot_managers.py)

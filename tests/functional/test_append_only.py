@@ -74,7 +74,7 @@ def test_append_only_backup_resume_restore_and_prune_from_the_controller(lab, se
     assert tree_digest(lab.pool.mountpoint(target)) == tree_digest(lab.pool.mountpoint(ds))
 
     # Prune on the backup host (the timer prunes by default): the append-only provider is planned, not pruned.
-    from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+    from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
     seen = len(wrapper.calls())
     planned = prune_dataset(lab.settings(ds, providers=["host"]), False, incomplete_after=0, keep={"last": 1})
     left = planned["providers"]["host"]

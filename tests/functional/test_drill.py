@@ -6,9 +6,9 @@ import os
 
 import harness
 
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
 from ansible_collections.offsite.zfs.plugins.module_utils.drill import load_records, run_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 
 
 def drills(lab, datasets, **kwargs):
@@ -36,7 +36,7 @@ def test_a_drill_passes_then_a_corrupted_chunk_fails_and_shows_in_status(lab):
     lab.backup(ds, "s2")
     lab.config["datasets"] = {ds: {"drill_every": "1d"}}
 
-    before = run_status(lab.config, {})
+    before = status_report(lab.config, {})
     assert [p["code"] for p in before["datasets"][ds]["problems"]] == ["drill_overdue"]
 
     passed = drills(lab, [ds], files=None)
@@ -49,7 +49,7 @@ def test_a_drill_passes_then_a_corrupted_chunk_fails_and_shows_in_status(lab):
     assert harness.run(["zfs", "list", "-H", "-o", "name", "-r", lab.pool.name]).stdout.split() == [
         lab.pool.name, ds], "the clone of the live snapshot is gone too"
     assert os.stat(lab.tmp / "state" / "drills.json").st_mode & 0o777 == 0o600
-    shown = run_status(lab.config, {})["datasets"][ds]
+    shown = status_report(lab.config, {})["datasets"][ds]
     assert shown["drills"]["local"]["result"] == "passed" and shown["drills"]["local"]["bytes"] == record["bytes"]
     assert shown["problems"] == [] and shown["health"] == "ok"
 
@@ -66,7 +66,7 @@ def test_a_drill_passes_then_a_corrupted_chunk_fails_and_shows_in_status(lab):
     assert victim.name in record["message"]
     assert scratch_left(lab) == [], "a failed drill destroys its scratch place too"
     assert load_records(str(lab.tmp / "state"))["%s|local" % ds]["result"] == "failed"
-    shown = run_status(lab.config, {})["datasets"][ds]
+    shown = status_report(lab.config, {})["datasets"][ds]
     assert shown["drills"]["local"]["result"] == "failed"
     assert [p["code"] for p in shown["problems"]] == ["drill_failed"] and shown["health"] == "warning"
     assert lab.pool.snapshots(ds) == ["s1", "s2"], "the live dataset is untouched"

@@ -21,8 +21,8 @@ import harness
 from faulty_rclone import Rule, Wrapper
 from reliability import same_tree
 
-from ansible_collections.offsite.zfs.plugins.module_utils import status
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.status import collect
 
 
 def _source(lab, seed: int, size: int = 2 << 20) -> str:
@@ -153,7 +153,7 @@ def test_a_provider_past_the_spool_bound_is_deferred_and_caught_up(lab):
         while not list(lab.remotes["local"].rglob("manifest.json")):  # local finishes while slow is stuck
             assert runner.is_alive() and time.time() < deadline
             time.sleep(0.02)
-        running = status.running_operations(str(lab.tmp / "state"))
+        running = collect.running_operations(str(lab.tmp / "state"))
         assert running and set(running[0]["providers"]) == {"local", "slow"}, running
         assert "slow chunk" in running[0]["message"], running[0]["message"]
     finally:

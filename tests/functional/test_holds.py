@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import harness
 
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
 from ansible_collections.offsite.zfs.plugins.module_utils.holds import load_record
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 
 
 def userrefs(name: str) -> int:
@@ -82,7 +82,7 @@ def test_without_holds_a_pruner_forces_a_full_backup_and_status_and_check_mode_s
     lab.pool.snapshot(ds, "h1")
     assert lab.backup(ds, "h1")["providers"]["local"].get("base_hold") is None
     assert userrefs(ds + "@h1") == 0
-    status = run_status(lab.config, {})
+    status = status_report(lab.config, {})
     base = status["datasets"][ds]["providers"]["local"]["base"]
     assert base["at_risk"] and base["present"] and base["next_backup"] == "incremental"
     codes = {p["code"]: p for p in status["datasets"][ds]["problems"]}
@@ -91,7 +91,7 @@ def test_without_holds_a_pruner_forces_a_full_backup_and_status_and_check_mode_s
     assert destroy(ds + "@h1").returncode == 0  # nothing held it
     fill(lab, ds, 7, "b.bin")
     lab.pool.snapshot(ds, "h2")
-    status = run_status(lab.config, {})
+    status = status_report(lab.config, {})
     base = status["datasets"][ds]["providers"]["local"]["base"]
     assert base["present"] is False and base["next_backup"] == "full"
     problem = next(p for p in status["datasets"][ds]["problems"] if p["code"] == "full_backup_next")
@@ -108,14 +108,14 @@ def test_status_with_the_hold_is_ok_and_names_the_hold(lab):
     fill(lab, ds, 8, "a.bin")
     lab.pool.snapshot(ds, "h1")
     lab.backup(ds, "h1")
-    status = run_status(lab.config, {})
+    status = status_report(lab.config, {})
     entry = status["datasets"][ds]
     assert entry["providers"]["local"]["base"]["our_hold"] == "offsite:local"
     assert entry["providers"]["local"]["base"]["at_risk"] is False
     assert not [p for p in entry["problems"] if p["code"] in ("base_at_risk", "full_backup_next")]
     # Someone releases our hold by hand: status names the risk before anything is lost.
     harness.run(["zfs", "release", "offsite:local", ds + "@h1"])
-    status = run_status(lab.config, {})
+    status = status_report(lab.config, {})
     problem = next(p for p in status["datasets"][ds]["problems"] if p["code"] == "base_at_risk")
     assert problem["severity"] == "warning" and "zfs hold offsite:local %s@h1" % ds in problem["message"]
     plan = lab.backup(ds, "h1", check_mode=True)["providers"]["local"]

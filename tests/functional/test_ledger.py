@@ -14,8 +14,8 @@ import pytest
 from unmounted import UnmountedPool
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, ledger
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 
@@ -36,7 +36,7 @@ def ledger_lab(request, lab):
 
 
 def _found(lab, *codes):
-    problems = run_status(lab.config, {})["problems"]
+    problems = status_report(lab.config, {})["problems"]
     return [(p["code"], p["severity"], p["backup"]) for p in problems if p["code"] in codes]
 
 
@@ -73,7 +73,7 @@ def test_status_flags_a_deleted_and_a_rolled_back_backup(ledger_lab):
     store.purge(catalog.backup_dir("testhost", ds, first))
     found = _found(lab, *CODES)
     assert ("backup_vanished", "critical", first) in found and ("manifest_changed", "critical", second) in found
-    report = run_status(lab.config, {})
+    report = status_report(lab.config, {})
     assert report["datasets"][ds]["health"] == "critical"
     message = next(p["message"] for p in report["problems"] if p["code"] == "backup_vanished")
     assert first in message and lab.provider in message

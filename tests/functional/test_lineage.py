@@ -8,9 +8,9 @@ from pathlib import Path
 
 import harness
 
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 
 
 def destroy_when_idle(dataset: str, seconds: float = 60.0) -> None:
@@ -69,7 +69,7 @@ def test_a_rebuilt_host_keeps_its_history_and_restores_the_real_data(lab):
     assert pruned["providers"]["local"]["deleted"] == [], pruned
     assert len(backup_dirs(lab.remotes["local"], ds)) == 2
 
-    status = run_status(lab.config, {"datasets": [ds]})
+    status = status_report(lab.config, {"datasets": [ds]})
     rows = status["datasets"][ds]["providers"]["local"]["lineages"]
     assert [r["label"] for r in rows] == ["original", new_entry["lineage"]]
 
@@ -100,12 +100,12 @@ def test_two_hosts_in_one_namespace_never_touch_each_others_backups(lab):
     pruned = prune_dataset(lab.settings(ds), check_mode=False, keep={"last": 1})
     assert pruned["failed_providers"] == ["local"] and pruned["providers"]["local"]["error_code"] == "foreign_host"
     assert len(backup_dirs(lab.remotes["local"], ds)) == 2, "host b deleted nothing of host a's"
-    status = run_status(lab.config, {"datasets": [ds]})
+    status = status_report(lab.config, {"datasets": [ds]})
     flagged = [p for p in status["datasets"][ds]["problems"] if p["code"] == "foreign_host"]
     assert flagged and flagged[0]["severity"] == "critical" and host_a in flagged[0]["message"]
     lab.config = config_a
     assert lab.backup(ds, snapshot="b1")["failed_providers"] == [], "host a goes on as before"
-    status_a = run_status(lab.config, {"datasets": [ds]})
+    status_a = status_report(lab.config, {"datasets": [ds]})
     assert not [p for p in status_a["datasets"][ds]["problems"] if p["code"] == "foreign_host"]
     own_prune = prune_dataset(lab.settings(ds), check_mode=False, keep={"last": 1})
     assert len(own_prune["providers"]["local"]["deleted"]) == 1, "host a prunes its own backups"
@@ -130,9 +130,9 @@ def test_a_host_with_nothing_offsite_is_never_ok(lab):
     ds = lab.pool.create("data")
     lab.pool.snapshot(ds, "local-only")
     lab.config["datasets"] = {}
-    status = run_status(lab.config, {})
+    status = status_report(lab.config, {})
     assert status["health"] == "critical"
     assert [p["code"] for p in status["host_problems"]] == ["nothing_offsite"]
     assert "No provider holds any backup of this host (namespace testhost)" in status["host_problems"][0]["message"]
     lab.backup(ds, snapshot="local-only")
-    assert "nothing_offsite" not in [p["code"] for p in run_status(lab.config, {})["host_problems"]]
+    assert "nothing_offsite" not in [p["code"] for p in status_report(lab.config, {})["host_problems"]]

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from ansible_collections.offsite.zfs.plugins.module_utils import namespaces
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +45,7 @@ def test_a_host_keeps_its_short_name_namespace_and_another_host_gets_its_own(lab
     assert namespaces.notes() and "holds this host's backups (1 on local)" in namespaces.notes()[0]
     recorded = json.loads((Path(lab.config["state_dir"]) / "namespace.json").read_text())
     assert recorded["namespace"] == short
-    status = run_status(lab.config, {})
+    status = status_report(lab.config, {})
     assert status["namespace"] == short and status["datasets"][ds]["backup_count"] == 2
     assert not [p for p in status["problems"] if p["code"] in ("foreign_host", "nothing_offsite")], status["msg"]
 

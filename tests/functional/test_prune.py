@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.offsite.zfs.plugins.module_utils import locks
 from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes as harness_bytes
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 
 
 def fill(lab, dataset: str, seed: int, size: int = 256 << 10, name: str = "data.bin") -> None:

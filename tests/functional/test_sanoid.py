@@ -25,7 +25,7 @@ import harness
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge_dataset
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 
 SANOID = shutil.which("sanoid") or "/usr/sbin/sanoid"
 

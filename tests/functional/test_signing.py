@@ -18,8 +18,8 @@ from reliability import one_sentence
 from unmounted import UnmountedPool, restores
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, signing
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 
@@ -75,7 +75,7 @@ def _refused(lab, ds, snapshot, *needles, **kwargs):
 
 
 def _problems(lab, **params):
-    return run_status(lab.config, dict({"compare_local": False}, **params))["problems"]
+    return status_report(lab.config, dict({"compare_local": False}, **params))["problems"]
 
 
 def _forger(lab, tmp_path, key=None):
@@ -106,7 +106,7 @@ def test_signed_backup_restores_and_status_is_healthy(signed_lab):
     assert {"manifest.json", "manifest.sig"} <= names
     assert b"BEGIN SSH SIGNATURE" in store.get_bytes(bdir + "/manifest.sig")
     restores(lab, ds, "s1", "copy")
-    report = run_status(lab.config, {"compare_local": False})
+    report = status_report(lab.config, {"compare_local": False})
     assert [p for p in report["problems"] if p["severity"] != "info"] == []
     assert [b["signed"] for b in report["datasets"][ds]["providers"][lab.provider]["backups"]] == [True]
 

@@ -15,9 +15,9 @@ import harness
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import progress
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 
 
 def fill(lab, dataset: str, seed: int, size: int = 256 << 10, name: str = "data.bin") -> None:
@@ -35,7 +35,7 @@ def bdir(lab, ds: str, backup_id: str) -> Path:
 
 
 def status(lab, keys: Any = None, **params: Any) -> Dict[str, Any]:
-    return run_status(lab.config, params, keys=keys)
+    return status_report(lab.config, params, keys=keys)
 
 
 def codes(result: Dict[str, Any], dataset: Any = "*", code: Any = None) -> List[Dict[str, Any]]:

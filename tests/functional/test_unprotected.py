@@ -6,7 +6,7 @@ from __future__ import annotations
 import harness
 
 from ansible_collections.offsite.zfs.plugins.filter.offsite_report import fleet_report, to_prometheus
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
 
 
 def test_a_dataset_with_snapshots_and_no_backup_is_a_problem_unless_excluded(lab):
@@ -14,7 +14,7 @@ def test_a_dataset_with_snapshots_and_no_backup_is_a_problem_unless_excluded(lab
     harness.write_data(lab.pool.mountpoint(ds), 1, 64 << 10)
     lab.config["datasets"] = {ds: {}}
     assert lab.backup(ds, snapshot="s1", create=True)["failed_providers"] == []
-    assert run_status(lab.config, {})["health"] == "ok", "the baseline is healthy"
+    assert status_report(lab.config, {})["health"] == "ok", "the baseline is healthy"
 
     other = lab.pool.create("projects")
     lab.pool.snapshot(other, "manual-1")
@@ -26,7 +26,7 @@ def test_a_dataset_with_snapshots_and_no_backup_is_a_problem_unless_excluded(lab
     restored = lab.restore(ds, target=lab.pool.name + "/restored")  # a copy of data that is offsite: not flagged
     assert restored["changed"] is True
 
-    status = run_status(lab.config, {})
+    status = status_report(lab.config, {})
     assert status["health"] == "warning", status["msg"]
     flagged = sorted(d for d, e in status["datasets"].items() if e["problems"]
                      and e["problems"][0]["code"] == "nothing_offsite")
@@ -49,5 +49,5 @@ def test_a_dataset_with_snapshots_and_no_backup_is_a_problem_unless_excluded(lab
 
     # Excluded on purpose: defaults.exclude (absolute names or patterns).
     lab.config["defaults"]["exclude"] = [scratch, "%s/proj*" % lab.pool.name]
-    quiet = run_status(lab.config, {})
+    quiet = status_report(lab.config, {})
     assert quiet["health"] == "ok" and sorted(quiet["datasets"]) == [ds], quiet["msg"]

@@ -6,11 +6,11 @@ import math
 
 from reliability import random_file
 
-from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
+from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
 
 
 def status(lab, ds, sample="25%"):
-    return run_status(lab.config, {"verify": "digest", "sample": sample, "datasets": [ds]})
+    return status_report(lab.config, {"verify": "digest", "sample": sample, "datasets": [ds]})
 
 
 def test_sampled_digest_verify_covers_every_chunk_and_finds_a_corrupted_one(lab):

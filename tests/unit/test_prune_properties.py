@@ -7,8 +7,9 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.offsite.zfs.plugins.module_utils import prune
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import Item, LocalSnapshot
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import plan
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.plan import Item, LocalSnapshot
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import parse_mtime
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 GAPS = st.sampled_from([60, 900, 3600, 5400, 6 * 3600, 86400, 2 * 86400, 7 * 86400, 31 * 86400, 200 * 86400])
@@ -39,11 +40,11 @@ def histories(draw):
     return items
 
 
-KEEPS = st.fixed_dictionaries({}, optional={rule: st.integers(min_value=0, max_value=6) for rule in prune.RULES})
+KEEPS = st.fixed_dictionaries({}, optional={rule: st.integers(min_value=0, max_value=6) for rule in plan.RULES})
 
 
 def restorable(items, guid):
-    return prune.chain_of(items, guid) is not None
+    return plan.chain_of(items, guid) is not None
 
 
 def kept_items(items, decision):
@@ -53,7 +54,7 @@ def kept_items(items, decision):
 @settings(max_examples=150, deadline=None, database=None)
 @given(histories(), KEEPS)
 def test_every_backup_is_kept_deleted_or_left_as_damaged_exactly_once(items, keep):
-    decision = prune.plan(items, keep)
+    decision = plan.plan(items, keep)
     ids = [i.backup_id for i in items]
     sets = [set(decision.keep), set(decision.delete), set(decision.damaged)]
     assert sets[0] | sets[1] | sets[2] == set(ids)
@@ -64,12 +65,12 @@ def test_every_backup_is_kept_deleted_or_left_as_damaged_exactly_once(items, kee
 @settings(max_examples=150, deadline=None, database=None)
 @given(histories(), KEEPS)
 def test_pruning_never_breaks_a_kept_chain(items, keep):
-    decision = prune.plan(items, keep)
-    if not prune.rules_of(keep):
+    decision = plan.plan(items, keep)
+    if not plan.rules_of(keep):
         return  # nothing is deleted at all (test_no_rules_deletes_nothing)
     kept = kept_items(items, decision)
     for item in kept:
-        chain = prune.chain_of(kept, item.guid)
+        chain = plan.chain_of(kept, item.guid)
         assert chain is not None, "kept %s cannot be restored from what is kept" % item.backup_id
         if item.kind == "incremental":
             assert any(k.guid == item.base_guid for k in kept), "the base of %s was deleted" % item.backup_id
@@ -78,9 +79,9 @@ def test_pruning_never_breaks_a_kept_chain(items, keep):
 @settings(max_examples=150, deadline=None, database=None)
 @given(histories(), KEEPS)
 def test_what_the_rules_select_stays_restorable(items, keep):
-    decision = prune.plan(items, keep)
+    decision = plan.plan(items, keep)
     kept = kept_items(items, decision)
-    rules = prune.rules_of(keep)
+    rules = plan.rules_of(keep)
     candidates = sorted({(i.created, i.txg, i.guid) for i in items if restorable(items, i.guid)}, reverse=True)
     if not candidates:
         return
@@ -103,11 +104,11 @@ def test_what_the_rules_select_stays_restorable(items, keep):
 @settings(max_examples=150, deadline=None, database=None)
 @given(histories(), KEEPS)
 def test_only_what_is_needed_is_kept_and_pruning_twice_deletes_nothing_more(items, keep):
-    decision = prune.plan(items, keep)
+    decision = plan.plan(items, keep)
     kept = kept_items(items, decision)
-    again = prune.plan(kept, keep)
+    again = plan.plan(kept, keep)
     assert again.delete == {}
-    if prune.rules_of(keep):
+    if plan.rules_of(keep):
         # Every kept backup is selected by a rule or the base of a kept one.
         kept_snapshots = {i.snapshot for i in kept}
         for reasons in decision.keep.values():
@@ -120,8 +121,8 @@ def test_only_what_is_needed_is_kept_and_pruning_twice_deletes_nothing_more(item
 @settings(max_examples=100, deadline=None, database=None)
 @given(histories())
 def test_no_rules_deletes_nothing(items):
-    assert prune.plan(items, {}).delete == {}
-    assert prune.plan(items, {"daily": 0}).delete == {}
+    assert plan.plan(items, {}).delete == {}
+    assert plan.plan(items, {"daily": 0}).delete == {}
 
 
 def test_a_chain_is_kept_whole_and_an_old_one_goes():
@@ -129,7 +130,7 @@ def test_a_chain_is_kept_whole_and_an_old_one_goes():
     items = [Item("a", "g1", "s1", START, 1, "full"), Item("b", "g2", "s2", START + day, 2, "incremental", "g1"),
              Item("c", "g3", "s3", START + 2 * day, 3, "full"),
              Item("d", "g4", "s4", START + 3 * day, 4, "incremental", "g3")]
-    decision = prune.plan(items, {"last": 1})
+    decision = plan.plan(items, {"last": 1})
     assert set(decision.keep) == {"c", "d"}
     assert decision.keep["c"] == ["base of kept s4"]
     assert decision.delete == {"a": "not selected by keep (last 1)", "b": "not selected by keep (last 1)"}
@@ -138,17 +139,17 @@ def test_a_chain_is_kept_whole_and_an_old_one_goes():
 def test_orphans_and_redundant_copies_are_named():
     items = [Item("full1", "g1", "s1", START, 1, "full"), Item("inc1", "g1", "s1", START, 1, "incremental", "g0"),
              Item("orphan", "g2", "s2", START + 10, 2, "incremental", "gone")]
-    decision = prune.plan(items, {"last": 5})
+    decision = plan.plan(items, {"last": 5})
     assert decision.delete["orphan"].startswith("cannot be restored")
     assert decision.delete["inc1"] == "redundant: s1 is kept through full1"
     assert set(decision.keep) == {"full1"}
 
 
 def test_parse_mtime():
-    assert prune.parse_mtime("2026-01-01T00:00:00Z") == START
-    assert prune.parse_mtime("2026-01-01T01:00:00.123456789+01:00") == START
-    assert prune.parse_mtime("2025-12-31T19:00:00-05:00") == START
-    assert prune.parse_mtime("yesterday") is None
+    assert parse_mtime("2026-01-01T00:00:00Z") == START
+    assert parse_mtime("2026-01-01T01:00:00.123456789+01:00") == START
+    assert parse_mtime("2025-12-31T19:00:00-05:00") == START
+    assert parse_mtime("yesterday") is None
 
 
 @settings(max_examples=100, deadline=None, database=None)
@@ -160,7 +161,7 @@ def test_local_pruning_touches_only_our_snapshots_and_never_protected_ones(spec,
         created += gap
         snaps.append(LocalSnapshot("snap%d" % index, created, index + 1, ours))
     protected = {s.name: "protected" for s in snaps if data.draw(st.booleans())}
-    kept, deleted = prune.plan_local(snaps, keep, protected)
+    kept, deleted = plan.plan_local(snaps, keep, protected)
     for snap in snaps:
         if not snap.ours:
             assert snap.name not in kept and snap.name not in deleted
@@ -168,5 +169,5 @@ def test_local_pruning_touches_only_our_snapshots_and_never_protected_ones(spec,
             assert (snap.name in kept) != (snap.name in deleted)
     assert not set(deleted) & set(protected)
     ours = [s for s in snaps if s.ours]
-    if ours and prune.rules_of(keep):
+    if ours and plan.rules_of(keep):
         assert max(ours, key=lambda s: s.txg).name in kept

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, rclone_errors, signing
-from ansible_collections.offsite.zfs.plugins.module_utils.prune import parse_mtime
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import parse_mtime
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
 from ansible_collections.offsite.zfs.tests.unit.doubles.scripted_zfs import ScriptedZfs

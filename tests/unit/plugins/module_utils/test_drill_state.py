@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import drill, drill_state, scratch, status_drills
+from ansible_collections.offsite.zfs.plugins.module_utils import drill, drill_state, scratch
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.status import drills
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
-from ansible_collections.offsite.zfs.plugins.module_utils.status import health_of, problem
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
 
@@ -55,8 +55,8 @@ def test_records_are_private_and_status_shows_them(tmp_path: Path):
         "message": "Chunk 1 is corrupt.", "error_code": "chunk_corrupt"})
     assert os.stat(drill_state.state_path(str(state))).st_mode & 0o777 == 0o600
     datasets = {"tank/a": {"providers": {"b2": {}, "s3": {}, "gcs": {}}, "problems": [], "health": "ok"}}
-    status_drills.add_drills(str(state), datasets, lambda d: DatasetPolicy(drill_every=3600.0), 1000.0 + 7200, problem,
-                             health_of)
+    drills.add_drills(drill_state.load_records(str(state)), datasets, lambda d: DatasetPolicy(drill_every=3600.0),
+                      1000.0 + 7200)
     entry = datasets["tank/a"]
     assert entry["drills"]["b2"]["result"] == "passed" and entry["drills"]["b2"]["seconds"] == 2.5
     assert entry["drills"]["s3"]["result"] == "failed" and "gcs" not in entry["drills"]
@@ -65,11 +65,11 @@ def test_records_are_private_and_status_shows_them(tmp_path: Path):
                      ("drill_overdue", "s3")]
     assert entry["health"] == "warning"
     fresh = {"tank/a": {"providers": {"b2": {}}, "problems": [], "health": "ok"}}
-    status_drills.add_drills(str(state), fresh, lambda d: DatasetPolicy(drill_every=86400.0), 1000.0 + 7200, problem,
-                             health_of)
+    drills.add_drills(drill_state.load_records(str(state)), fresh, lambda d: DatasetPolicy(drill_every=86400.0),
+                      1000.0 + 7200)
     assert fresh["tank/a"]["problems"] == [] and fresh["tank/a"]["health"] == "ok"
     none = {"tank/a": {"providers": {"b2": {}}, "problems": [], "health": "ok"}}
-    status_drills.add_drills(str(state), none, lambda d: DatasetPolicy(), 1e12, problem, health_of)
+    drills.add_drills(drill_state.load_records(str(state)), none, lambda d: DatasetPolicy(), 1e12)
     assert none["tank/a"]["problems"] == [], "without drill_every age is no problem"
 
 

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, lineage, prune
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, lineage
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef, parse
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import plan
 from ansible_collections.offsite.zfs.plugins.module_utils.store import RemoteObject
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot
 
@@ -84,11 +85,11 @@ def test_keep_rules_of_a_new_lineage_never_prune_the_old_one():
     new = [backup("n1", "21", 1000, lineage_id="L2"), backup("n2", "22", 1100, "n1", "21", lineage_id="L2"),
            backup("n3", "23", 1200, lineage_id="L2")]
     everything = OLD + new
-    items = [prune.to_item(b) for b in everything]
-    mixed = prune.plan(items, {"last": 1})
+    items = [plan.to_item(b) for b in everything]
+    mixed = plan.plan(items, {"last": 1})
     assert {b.backup_id for b in OLD} <= set(mixed.delete), "one plan over both lineages deletes the old data"
-    decision = lineage.plan_per_lineage(lambda some: [prune.to_item(b) for b in some], everything,
-                                        {"last": 1}, prune.plan)
+    decision = lineage.plan_per_lineage(lambda some: [plan.to_item(b) for b in some], everything,
+                                        {"last": 1}, plan.plan)
     kept = set(decision.keep)
     assert OLD[2].backup_id in kept and new[2].backup_id in kept
     assert OLD[0].backup_id in kept and OLD[1].backup_id in kept, "the chain of the old lineage's newest stays"

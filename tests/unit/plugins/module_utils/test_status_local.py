@@ -1,8 +1,8 @@
-"""Local datasets with nothing offsite (module_utils/status_local.py): which ones, and what the policy excludes."""
+"""Local datasets with nothing offsite (module_utils/ops/status/local.py): which ones, and what the policy excludes."""
 
 from __future__ import annotations
 
-from ansible_collections.offsite.zfs.plugins.module_utils import status_local
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.status import local as status_local
 
 
 class ScriptedZfs:

@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Local datasets with nothing offsite: snapshots on this host, no backup on any provider, not excluded.
 
+Private to the collection: not an API for other collections.
+
 `offsite_status` reports each one as a dataset of its own with the problem `nothing_offsite`
 (warning), so neither the host nor the fleet report is "ok" while data with snapshots has no copy
 anywhere. Looked at: every dataset on the pools the policy's datasets (and the backups found) are
@@ -18,8 +20,9 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Dict, Iterable, List, Optional, Set
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.config import configured
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.selection import is_excluded
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import policy_of
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
@@ -50,7 +53,6 @@ def excluded(dataset: str, config: Dict[str, Any]) -> bool:
     patterns = [p.strip("/") for p in policy_of(config, None).exclude]
     if patterns and _matches(dataset, patterns):
         return True
-    from ansible_collections.offsite.zfs.plugins.module_utils.selection import is_excluded
     for root in configured(config):
         if not dataset.startswith(root + "/"):
             continue

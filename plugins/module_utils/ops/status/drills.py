@@ -1,11 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, offsite.zfs developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The last restore drill per dataset and provider in offsite_status, and its health rules.
+"""The last restore drill per dataset and provider in offsite_status, and its health rules. Pure.
 
-Reads `<state_dir>/drills.json` (drill.py). Per dataset entry: `drills: {provider: {when, result,
-seconds, bytes, snapshot, message}}`. Problems: `drill_failed` (warning) when the last drill failed,
-`drill_overdue` (warning) when the policy sets `drill_every` and the last drill is older, or none exists.
+Private to the collection: not an API for other collections.
+
+Given the records of `<state_dir>/drills.json` (drill_state.load_records; the drill writes them).
+Per dataset entry: `drills: {provider: {when, result, seconds, bytes, snapshot, message}}`. Problems:
+`drill_failed` (warning) when the last drill failed, `drill_overdue` (warning) when the policy sets
+`drill_every` and the last drill is older, or none exists.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import human_duration
-from ansible_collections.offsite.zfs.plugins.module_utils.drill_state import load_records
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.status.health import health_of, problem
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 
 
@@ -23,8 +26,7 @@ def _iso(epoch: Optional[float]) -> Optional[str]:
 
 
 def drill_problems(dataset: str, providers: List[str], records: Dict[str, Dict[str, Any]],
-                   drill_every: Optional[float], now: float,
-                   problem: Callable[..., Dict[str, Any]]) -> List[Dict[str, Any]]:
+                   drill_every: Optional[float], now: float) -> List[Dict[str, Any]]:
     found = []
     for name in providers:
         record = records.get("%s|%s" % (dataset, name))
@@ -46,11 +48,9 @@ def drill_problems(dataset: str, providers: List[str], records: Dict[str, Dict[s
     return found
 
 
-def add_drills(state_dir: str, datasets: Dict[str, Dict[str, Any]], policy_for: Callable[[str], DatasetPolicy],
-               now: float, problem: Callable[..., Dict[str, Any]],
-               health_of: Callable[[List[Dict[str, Any]]], str]) -> None:
+def add_drills(records: Dict[str, Dict[str, Any]], datasets: Dict[str, Dict[str, Any]],
+               policy_for: Callable[[str], DatasetPolicy], now: float) -> None:
     """Add `drills` to every dataset entry of a status report, with their problems and the new health."""
-    records = load_records(state_dir)
     for ds, entry in datasets.items():
         providers = sorted(entry.get("providers") or {})
         entry["drills"] = {}
@@ -62,7 +62,7 @@ def add_drills(state_dir: str, datasets: Dict[str, Dict[str, Any]], policy_for: 
                     "result": record.get("result"), "seconds": record.get("seconds"),
                     "bytes": record.get("bytes"), "snapshot": record.get("snapshot"),
                     "files": record.get("files"), "message": record.get("message")}
-        found = drill_problems(ds, providers, records, policy_for(ds).drill_every, now, problem)
+        found = drill_problems(ds, providers, records, policy_for(ds).drill_every, now)
         if found:
             entry["problems"].extend(found)
             entry["health"] = health_of(entry["problems"])

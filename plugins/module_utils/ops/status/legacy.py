@@ -1,6 +1,9 @@
+# -*- coding: utf-8 -*-
 # Copyright: (c) 2026, offsite.zfs developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Status of legacy backups: what the old bash tool left at each provider's remote root (offsite_status legacy=true).
+
+Private to the collection: not an API for other collections.
 
 One listing of each provider's root (a few levels deep) finds the old tool's folders; every backup in
 them is listed per format with what could be checked and what could not, and every object that looks
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import LIST_DEPTH, describe, read_header
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import (
     FORMATS,

@@ -5,7 +5,7 @@
 
 Private to the collection: not an API for other collections.
 
-Pure: reads the entries prune.prune_dataset returns, changes nothing.
+Pure: reads the entries run.prune_dataset returns, changes nothing.
 """
 
 from __future__ import annotations
