@@ -27,14 +27,15 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.config import configured, load, policy_datasets
 from ansible_collections.offsite.zfs.plugins.module_utils.converge import converge
-from ansible_collections.offsite.zfs.plugins.module_utils.drill import run_drills
-from ansible_collections.offsite.zfs.plugins.module_utils.legacy import adopt_legacy, restore_any
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.adopt import adopt_legacy
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.drill import run_drills
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.paths import run_path_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import mount_restored, run_tree_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.prune import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.resolve import from_params
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.schema import errors as schema_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import tree_of, validate_properties
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings, Keep
@@ -149,7 +150,7 @@ def restore(params: Params, check_mode: bool) -> Dict[str, Any]:
                                 mountpoint=params["mountpoint"], properties=properties)
     if params["mountpoint"]:
         properties["mountpoint"] = validate_properties({"mountpoint": params["mountpoint"]})["mountpoint"]
-    result = restore_any(settings, legacy=params["legacy"], snapshot=snapshot, target=params["target"],
+    result = run_restore(settings, legacy=params["legacy"], snapshot=snapshot, target=params["target"],
                          provider=provider, keys=keys, force=params["force"], check_mode=check_mode,
                          properties=properties or None)
     if result.get("changed") and not check_mode:

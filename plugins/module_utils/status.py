@@ -47,13 +47,13 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_dataset,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.config import configured as configured_datasets
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify.check import LEVELS, verify_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify.sample import run_sampled
 from ansible_collections.offsite.zfs.plugins.module_utils.resolve import default_namespace, from_params
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.status_drills import add_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.status_legacy import legacy_report
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
-from ansible_collections.offsite.zfs.plugins.module_utils.verify import LEVELS, verify_backup
-from ansible_collections.offsite.zfs.plugins.module_utils.verify_sample import run_sampled
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot, Zfs
 
 SEVERITIES = ("info", "warning", "critical")

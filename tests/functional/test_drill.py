@@ -6,8 +6,9 @@ import os
 
 import harness
 
-from ansible_collections.offsite.zfs.plugins.module_utils.drill import load_records, run_drills
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.drill_state import load_records
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.drill import run_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 
 

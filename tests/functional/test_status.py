@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import progress
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.status import run_status
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import restore
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.target import STAGING_SUFFIX
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY
 from ansible_collections.offsite.zfs.tests.unit.doubles.world import World
 
@@ -24,7 +25,7 @@ def world(tmp_path):
 
 
 def _plan(world, target, **kwargs):
-    return restore.run_restore(world.settings(), target=target, check_mode=True, zfs=world.zfs, stores=world.stores,
+    return run_restore(world.settings(), target=target, check_mode=True, zfs=world.zfs, stores=world.stores,
                                **kwargs)
 
 
@@ -96,7 +97,7 @@ def test_a_missing_parent_or_a_pool_name_is_refused(world):
 
 def test_an_interrupted_restore_resumes_from_its_staging_dataset(world):
     world.zfs.add_dataset("tank/restored")
-    staging = "tank/restored/data" + restore.STAGING_SUFFIX
+    staging = "tank/restored/data" + STAGING_SUFFIX
     _local(world, staging, ["s1"])
     world.zfs.set_property(staging, PARTIAL_PROPERTY, "tank/restored/data")
     result = _plan(world, "tank/restored/data")
@@ -105,7 +106,7 @@ def test_an_interrupted_restore_resumes_from_its_staging_dataset(world):
 
 def test_a_staging_name_that_a_restore_did_not_make_is_refused(world):
     world.zfs.add_dataset("tank/restored")
-    world.zfs.add_dataset("tank/restored/data" + restore.STAGING_SUFFIX)
+    world.zfs.add_dataset("tank/restored/data" + STAGING_SUFFIX)
     with pytest.raises(OffsiteError) as caught:
         _plan(world, "tank/restored/data")
     assert caught.value.code == "target_exists" and "not made by an offsite restore" in caught.value.message

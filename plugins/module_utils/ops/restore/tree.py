@@ -26,7 +26,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import find_source, run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import find_native
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import (
     is_below,
     is_excluded,
@@ -149,7 +150,7 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
             if check_mode and parent_dest and not zfs.exists(parent_dest) and any(
                     p["target"] == parent_dest for p in result["plan"]):
                 # The parent is itself planned: run_restore cannot check a target whose parent does not exist yet.
-                source = find_source([store_map[n] for n in names], settings.namespace, dataset, snapshot, work_dir)
+                source = find_native([store_map[n] for n in names], settings.namespace, dataset, snapshot, work_dir)
                 entry: Dict[str, Any] = {
                     "changed": True, "dataset": dataset, "target": dest, "provider": source.store.name,
                     "snapshot": snapshot, "chain": [b.backup_id for b in source.chain],
