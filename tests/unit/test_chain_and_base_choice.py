@@ -116,7 +116,7 @@ def test_no_provider_can_restore_says_why_for_each(zfs, tmp_path):
     failing.fail("list", 1, b"ERROR : dial tcp 10.0.0.1:443: connect: connection refused")
     with pytest.raises(OffsiteError) as caught:
         find_native([empty, failing, _store_with("b2", [backups.manifest(s[0])])], backups.NAMESPACE,
-                            "tank/data", "nope", str(tmp_path))
+                    "tank/data", "nope", str(tmp_path))
     assert caught.value.code == "no_backup"
     message = caught.value.message
     assert message.startswith("No provider can restore tank/data@nope: empty has no complete backup of")

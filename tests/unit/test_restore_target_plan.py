@@ -36,7 +36,7 @@ def world(tmp_path):
 
 def _plan(world, target, **kwargs):
     return run_restore(world.settings(), target=target, check_mode=True, zfs=world.zfs, stores=world.stores,
-                               **kwargs)
+                       **kwargs)
 
 
 def _planned(result):

@@ -24,7 +24,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import NativeChain, find_native
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
-from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.sources import select_stores, work_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.sources import listing_dir, select_stores
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
@@ -36,7 +36,7 @@ def plan_source(settings: DatasetSettings, snapshot: Optional[str], provider: Op
     if snapshot is not None:
         validate_snapshot(snapshot)
     source = find_native(select_stores(settings, provider, stores), settings.namespace, settings.dataset,
-                         snapshot, work_dir(settings))
+                         snapshot, listing_dir(settings))
     final = source.chain[-1].manifest
     if final.dataset_type == "volume":
         raise OffsiteError("%s is a volume: restoring paths needs a file system; restore the whole volume with "

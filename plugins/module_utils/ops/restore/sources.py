@@ -59,7 +59,7 @@ def select_stores(settings: DatasetSettings, provider: Optional[str],
     return [(stores or {}).get(n) or Store(settings.providers[n]) for n in names]
 
 
-def work_dir(settings: DatasetSettings) -> Optional[str]:
+def listing_dir(settings: DatasetSettings) -> Optional[str]:
     """Where manifests are downloaded for a listing (the spool directory, when it exists)."""
     return settings.spool_dir if os.path.isdir(settings.spool_dir) else None
 
@@ -67,7 +67,7 @@ def work_dir(settings: DatasetSettings) -> Optional[str]:
 def find_native_source(settings: DatasetSettings, stores: List[Store], snapshot: Optional[str],
                        keys: Optional[Keys] = None) -> NativeChain:
     """The native chain of the settings' dataset on the first of stores that holds a complete one."""
-    return find_native(stores, settings.namespace, settings.dataset, snapshot, work_dir(settings), settings.trust,
+    return find_native(stores, settings.namespace, settings.dataset, snapshot, listing_dir(settings), settings.trust,
                        keys=keys, spool_dir=settings.spool_dir if settings.spool else None)
 
 

@@ -50,10 +50,10 @@ def test_compare_trees_finds_content_mode_and_missing(tmp_path: Path):
 def test_records_are_private_and_status_shows_them(tmp_path: Path):
     state = tmp_path / "state"
     drill_state.save_record(str(state), {"dataset": "tank/a", "provider": "b2", "result": "passed", "started": 1000.0,
-                                   "seconds": 2.5, "bytes": 10})
+                                         "seconds": 2.5, "bytes": 10})
     drill_state.save_record(str(state), {"dataset": "tank/a", "provider": "s3", "result": "failed", "started": 1000.0,
-                                   "seconds": 1.0, "bytes": 0, "message": "Chunk 1 is corrupt.",
-                                   "error_code": "chunk_corrupt"})
+                                         "seconds": 1.0, "bytes": 0, "message": "Chunk 1 is corrupt.",
+                                         "error_code": "chunk_corrupt"})
     assert os.stat(drill_state.state_path(str(state))).st_mode & 0o777 == 0o600
     datasets = {"tank/a": {"providers": {"b2": {}, "s3": {}, "gcs": {}}, "problems": [], "health": "ok"}}
     status_drills.add_drills(str(state), datasets, lambda d: DatasetPolicy(drill_every=3600.0), 1000.0 + 7200, problem,
