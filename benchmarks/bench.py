@@ -209,7 +209,8 @@ def child_main(argv: List[str]) -> None:
         from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
         result = run_backup(settings, snapshot=spec["snapshot"])
     elif kind == "restore":
-        from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore
+        from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
+        from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
         keys = load_keys(None, spec["identity_file"], None)
         result = run_restore(settings, snapshot=spec["snapshot"], target=spec["target"], keys=keys)
     else:

@@ -24,23 +24,24 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_provider,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.config import configured, load, policy_datasets
-from ansible_collections.offsite.zfs.plugins.module_utils.drill import run_drills
-from ansible_collections.offsite.zfs.plugins.module_utils.legacy import adopt_legacy, restore_any
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.adopt import adopt_legacy
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import report as prune_report
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.drill import run_drills
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.paths import run_path_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import mount_restored, run_tree_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.status.run import run_status
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify.check import verify_backup
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify.sample import run_sampled
 from ansible_collections.offsite.zfs.plugins.module_utils.resolve import from_params
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.schema import errors as schema_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import tree_of, validate_properties
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings, Keep
-from ansible_collections.offsite.zfs.plugins.module_utils.verify import verify_backup
-from ansible_collections.offsite.zfs.plugins.module_utils.verify_sample import run_sampled
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
 Params = Dict[str, Any]
@@ -151,7 +152,7 @@ def restore(params: Params, check_mode: bool) -> Dict[str, Any]:
                                 mountpoint=params["mountpoint"], properties=properties)
     if params["mountpoint"]:
         properties["mountpoint"] = validate_properties({"mountpoint": params["mountpoint"]})["mountpoint"]
-    result = restore_any(settings, legacy=params["legacy"], snapshot=snapshot, target=params["target"],
+    result = run_restore(settings, legacy=params["legacy"], snapshot=snapshot, target=params["target"],
                          provider=provider, keys=keys, force=params["force"], check_mode=check_mode,
                          properties=properties or None)
     if result.get("changed") and not check_mode:

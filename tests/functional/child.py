@@ -19,9 +19,10 @@ sys.path.insert(0, str(harness.collection_link()))
 
 from ansible_collections.offsite.zfs.plugins.module_utils import resolve  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup  # noqa: E402
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys, run_restore  # noqa: E402
-from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.paths import run_path_restore  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore  # noqa: E402
 
 
 def main() -> int:

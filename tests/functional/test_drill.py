@@ -7,8 +7,9 @@ import os
 import harness
 
 from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
-from ansible_collections.offsite.zfs.plugins.module_utils.drill import load_records, run_drills
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.drill_state import load_records
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.drill import run_drills
 
 
 def drills(lab, datasets, **kwargs):

@@ -17,7 +17,7 @@ from faulty_rclone import Rule, Wrapper
 from reliability import journal_chunks, kill9, same_tree, spawn, wait_for
 
 from ansible_collections.offsite.zfs.plugins.module_utils import locks
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import STAGING_SUFFIX
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.target import STAGING_SUFFIX
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY
 
 TRIALS_PER_TEST = 5

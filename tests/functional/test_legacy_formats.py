@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.legacy import adopt_legacy, list_layout, run_legacy_restore
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import list_layout
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.adopt import adopt_legacy
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 SNAP = "auto-20250718-154800"
@@ -51,7 +53,7 @@ def store_of(lab) -> Store:
 
 def legacy_restore(lab, dataset: str, **kwargs) -> dict:
     keys = load_keys(None, str(lab.key.path), None)
-    return run_legacy_restore(lab.settings(dataset, _single_provider=True), keys=keys, **kwargs)
+    return run_restore(lab.settings(dataset, _single_provider=True), keys=keys, legacy=True, **kwargs)
 
 
 def test_every_format_restores_byte_identical_through_ansible(lab, ansible):
@@ -273,8 +275,8 @@ def test_f7_on_s3_wrong_key_and_flipped_byte_are_refused_then_restores_with_a_mo
 
     other = harness.AgeKey(tmp_path, "other")
     with pytest.raises(OffsiteError) as caught:
-        run_legacy_restore(lab.settings(ds, _single_provider=True), keys=load_keys(None, str(other.path), None),
-                           target=lab.pool.name + "/wrong")
+        run_restore(lab.settings(ds, _single_provider=True), keys=load_keys(None, str(other.path), None), legacy=True,
+                    target=lab.pool.name + "/wrong")
     assert caught.value.code == "wrong_key" and not lab.pool.exists(lab.pool.name + "/wrong")
 
     bucket = s3.root / "bucket" / lab.pool.name / ds

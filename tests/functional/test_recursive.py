@@ -12,9 +12,9 @@ from typing import Dict
 import harness
 import pytest
 
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.tree import run_tree_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import run_tree_restore
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import is_excluded
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 

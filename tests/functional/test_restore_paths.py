@@ -13,8 +13,8 @@ from faulty_rclone import Rule, Wrapper
 from reliability import finish, kill9, spawn, wait_for
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
-from ansible_collections.offsite.zfs.plugins.module_utils.restore_paths import run_path_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.paths import run_path_restore
 
 
 def snapshot_of(directory: Path) -> Dict[str, tuple]:

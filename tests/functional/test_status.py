@@ -17,7 +17,7 @@ import pytest
 from ansible_collections.offsite.zfs.plugins.module_utils import progress
 from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import load_keys
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
 
 
 def fill(lab, dataset: str, seed: int, size: int = 256 << 10, name: str = "data.bin") -> None:

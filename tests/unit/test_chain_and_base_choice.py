@@ -1,4 +1,4 @@
-"""Chain resolution (catalog), the provider a restore reads from (restore.find_source), and the base
+"""Chain resolution (catalog), the provider a restore reads from (ops/restore/native.py: find_native), and the base
 a backup sends from (ops/backup/plan.py: choose_base, already_present; holds.bookmark_base), over data: no rclone,
 no zfs."""
 
@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds, restore
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import plan as backup_op
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import find_native
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Bookmark
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups
 from ansible_collections.offsite.zfs.tests.unit.doubles.memory_store import MemoryStore
@@ -80,7 +81,7 @@ def test_split_path_ends_the_dataset_at_the_first_at_sign():
     assert catalog.split_path("tank/data/no-backup-dir") is None
 
 
-# -- restore.find_source: which provider a restore reads from ------------------------------------
+# -- native.find_native: which provider a restore reads from -------------------------------------
 def _store_with(name, manifests, missing=None):
     store = MemoryStore(name)
     for made in manifests:
@@ -94,7 +95,7 @@ def test_restore_reads_the_first_provider_that_holds_an_intact_chain(zfs, tmp_pa
     broken = _store_with("first", [full, one, two], missing={one.backup_id: [1]})
     partial = _store_with("second", [one, two])
     good = _store_with("third", [full, one, two])
-    source = restore.find_source([broken, partial, good], backups.NAMESPACE, "tank/data", None, str(tmp_path))
+    source = find_native([broken, partial, good], backups.NAMESPACE, "tank/data", None, str(tmp_path))
     assert source.store is good and _ids(source.chain) == [full.backup_id, one.backup_id, two.backup_id]
     assert source.skipped[0].startswith("first holds the chain of tank/data@s3 but backup %s is missing"
                                         % one.backup_id)
@@ -104,7 +105,7 @@ def test_restore_reads_the_first_provider_that_holds_an_intact_chain(zfs, tmp_pa
 def test_restore_of_a_named_snapshot_takes_its_chain_only(zfs, tmp_path):
     s = _snaps(zfs, 3)
     made = [backups.manifest(s[0]), backups.manifest(s[1], s[0]), backups.manifest(s[2], s[1])]
-    source = restore.find_source([_store_with("b2", made)], backups.NAMESPACE, "tank/data", "s2", str(tmp_path))
+    source = find_native([_store_with("b2", made)], backups.NAMESPACE, "tank/data", "s2", str(tmp_path))
     assert _ids(source.chain) == [made[0].backup_id, made[1].backup_id]
 
 
@@ -114,8 +115,8 @@ def test_no_provider_can_restore_says_why_for_each(zfs, tmp_path):
     failing = MemoryStore("down")
     failing.fail("list", 1, b"ERROR : dial tcp 10.0.0.1:443: connect: connection refused")
     with pytest.raises(OffsiteError) as caught:
-        restore.find_source([empty, failing, _store_with("b2", [backups.manifest(s[0])])], backups.NAMESPACE,
-                            "tank/data", "nope", str(tmp_path))
+        find_native([empty, failing, _store_with("b2", [backups.manifest(s[0])])], backups.NAMESPACE,
+                    "tank/data", "nope", str(tmp_path))
     assert caught.value.code == "no_backup"
     message = caught.value.message
     assert message.startswith("No provider can restore tank/data@nope: empty has no complete backup of")

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import _wiring, catalog, status_bases, verify
+from ansible_collections.offsite.zfs.plugins.module_utils import _wiring, catalog, status_bases
 from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.status import drills, health, report
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.status import run as status_run
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.status._chains import Chains
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify import check as verify
 from ansible_collections.offsite.zfs.plugins.module_utils.store import RemoteObject
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot
 from ansible_collections.offsite.zfs.tests.unit.doubles import backups

@@ -92,10 +92,10 @@ def finish(run: ProviderRun, target: Target, finished: str, sealed: Dict[str, st
     if target.notes:
         msg += "; " + "; ".join(target.notes)
     run.result.update(status="resumed" if resumed else "uploaded", changed=True, signed=signature is not None,
-                       chunks=len(manifest_chunks), chunks_resumed=resumed,
-                       bytes_plain=manifest.plain_bytes, bytes_stored=manifest.stored_bytes,
-                       manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
-                       restarted=target.restarted, notes=target.notes, message=msg)
+                      chunks=len(manifest_chunks), chunks_resumed=resumed,
+                      bytes_plain=manifest.plain_bytes, bytes_stored=manifest.stored_bytes,
+                      manifest_sha256=hashlib.sha256(manifest_bytes).hexdigest(),
+                      restarted=target.restarted, notes=target.notes, message=msg)
     run.seconds = round(time.time() - run.started, 3)
     run.keep_base()
 

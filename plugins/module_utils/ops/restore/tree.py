@@ -14,7 +14,6 @@ complete; the descendants of a dataset that could not be restored are skipped.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
@@ -26,7 +25,9 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import find_source, run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import find_native
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.sources import listing_dir, select_stores
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import (
     is_below,
     is_excluded,
@@ -101,12 +102,9 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
     zfs = zfs or Zfs(root_settings.zfs)
     if mountpoint == "inherit" and zfs.exists(target) and zfs.property_source(target, "mountpoint") == "local":
         mountpoint = zfs.get(target, "mountpoint")  # an existing root (a pool) keeps its own mountpoint
-    names = list(root_settings.providers) if provider in (None, "auto") else [provider]
-    if provider not in (None, "auto") and provider not in root_settings.providers:
-        raise OffsiteError(f"The provider {provider} is not configured; configured providers: "
-                           f"{', '.join(sorted(root_settings.providers)) or 'none'}.", "unknown_provider")
-    store_map = {n: (stores or {}).get(n) or Store(root_settings.providers[n]) for n in names}
-    work_dir = root_settings.spool_dir if os.path.isdir(root_settings.spool_dir) else None
+    store_map = {store.name: store for store in select_stores(root_settings, provider, stores)}
+    names = list(store_map)
+    work_dir = listing_dir(root_settings)
     found, notes = remote_tree(list(store_map.values()), root_settings.namespace, root, work_dir)
     excluded = [d for d in found if is_excluded(d, root, patterns)]
     for dataset in excluded:
@@ -149,7 +147,7 @@ def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[st
             if check_mode and parent_dest and not zfs.exists(parent_dest) and any(
                     p["target"] == parent_dest for p in result["plan"]):
                 # The parent is itself planned: run_restore cannot check a target whose parent does not exist yet.
-                source = find_source([store_map[n] for n in names], settings.namespace, dataset, snapshot, work_dir)
+                source = find_native([store_map[n] for n in names], settings.namespace, dataset, snapshot, work_dir)
                 entry: Dict[str, Any] = {
                     "changed": True, "dataset": dataset, "target": dest, "provider": source.store.name,
                     "snapshot": snapshot, "chain": [b.backup_id for b in source.chain],

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils import drill, drill_state, scratch
+from ansible_collections.offsite.zfs.plugins.module_utils import drill_state, scratch
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore import drill
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.status import drills
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs

@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sampled verification over time: `offsite_status verify=digest|decrypt sample=10%` (or `sample=2GiB`).
 
-Each run checks only part of the chunks (verify.check_chunk), chosen least-recently-verified first
+Private to the collection: not an API for other collections.
+
+Each run checks only part of the chunks (check.check_chunk), chosen least-recently-verified first
 (never-verified first, then by name), so with a percentage p every chunk is verified within
 ceil(100 / p) runs while the set of chunks stays the same. When each chunk was last verified is kept in
 `<state_dir>/verify-sample.json` (0600). Per dataset and provider, `coverage` says how many chunks
@@ -27,8 +29,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     parse_size,
     write_private_file,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify.check import check_chunk
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
-from ansible_collections.offsite.zfs.plugins.module_utils.verify import check_chunk
 
 STATE_FILE = "verify-sample.json"
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")

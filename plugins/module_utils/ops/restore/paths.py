@@ -3,7 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Restoring selected paths: plan the chain, receive it into a scratch place, copy the paths out, destroy it.
 
-The live dataset is never touched: the chain goes through restore.run_restore into the scratch place's
+Private to the collection: not an API for other collections.
+
+The live dataset is never touched: the chain goes through run.run_restore into the scratch place's
 dataset (see scratch.py), which is mounted read-only; extract.py matches and copies the paths.
 """
 
@@ -11,44 +13,30 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ansible_collections.offsite.zfs.plugins.module_utils import extract, scratch
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
-    validate_provider,
     validate_snapshot,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, Source, find_source, run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import NativeChain, find_native
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.sources import listing_dir, select_stores
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
 
-def select_stores(settings: DatasetSettings, provider: Optional[str],
-                  stores: Optional[Dict[str, Store]] = None) -> List[Store]:
-    """The stores to look in, in order (the same rules and messages as run_restore)."""
-    if provider not in (None, "auto"):
-        validate_provider(provider)
-        if provider not in settings.providers:
-            raise OffsiteError("The provider %s is not configured; configured providers: %s." % (
-                provider, ", ".join(sorted(settings.providers)) or "none"), "unknown_provider")
-    names = list(settings.providers) if provider in (None, "auto") else [str(provider)]
-    if not names:
-        raise OffsiteError("No provider is configured: define providers in the config file or pass providers.",
-                           "no_provider")
-    return [(stores or {}).get(n) or Store(settings.providers[n]) for n in names]
-
-
 def plan_source(settings: DatasetSettings, snapshot: Optional[str], provider: Optional[str],
-                stores: Optional[Dict[str, Store]] = None) -> Source:
+                stores: Optional[Dict[str, Store]] = None) -> NativeChain:
     """The chain to receive, checked to be a file system's."""
     if snapshot is not None:
         validate_snapshot(snapshot)
-    work_dir = settings.spool_dir if os.path.isdir(settings.spool_dir) else None
-    source = find_source(select_stores(settings, provider, stores), settings.namespace, settings.dataset,
-                         snapshot, work_dir)
+    source = find_native(select_stores(settings, provider, stores), settings.namespace, settings.dataset,
+                         snapshot, listing_dir(settings))
     final = source.chain[-1].manifest
     if final.dataset_type == "volume":
         raise OffsiteError("%s is a volume: restoring paths needs a file system; restore the whole volume with "
@@ -56,9 +44,9 @@ def plan_source(settings: DatasetSettings, snapshot: Optional[str], provider: Op
     return source
 
 
-def receive_into_scratch(settings: DatasetSettings, source: Source, place: scratch.Place, keys: Optional[Keys],
+def receive_into_scratch(settings: DatasetSettings, source: NativeChain, place: scratch.Place, keys: Optional[Keys],
                          zfs: Zfs, stores: Optional[Dict[str, Store]]) -> Dict[str, Any]:
-    """The whole chain into the scratch place's dataset (restore.run_restore), then mounted read-only."""
+    """The whole chain into the scratch place's dataset (run.run_restore), then mounted read-only."""
     final = source.chain[-1].manifest
     received = run_restore(settings, snapshot=final.snapshot.name, target=place.target,
                            provider=source.store.name, keys=keys, zfs=zfs,

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Legacy adopt: native manifests for verified backups of the old tool, of every format.
 
+Private to the collection: not an API for other collections.
+
 Every piece is downloaded, decrypted and gunzipped (nothing reaches ZFS) with all the checks of a
 restore, including the stream's END record. A native chunk is one gzip stream in one age file, which
 is what a piece of F1, F2 (one chunk), F4-F8 already is, so those pieces are copied unchanged
@@ -20,12 +22,12 @@ from typing import Any, Dict, List, Optional
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, hostid, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import DigestReader, chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import TOOL_VERSION, OffsiteError, validate_snapshot
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import list_legacy, read_final_guid, read_header
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, Piece
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_read import read_stream
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import end_guid
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 

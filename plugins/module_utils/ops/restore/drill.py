@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Restore drills: prove that the latest backup of each dataset restores, from each provider.
 
+Private to the collection: not an API for other collections.
+
 A drill receives the latest backup's whole chain into a scratch place (scratch.py, through
-restore_paths.receive_into_scratch, so every chunk's size, SHA-256, age authentication and keyed
+paths.receive_into_scratch, so every chunk's size, SHA-256, age authentication and keyed
 digest are checked on the way), checks that the received snapshot's guid is the manifest's, and, when
 the live snapshot still exists and its files can be read (`<mountpoint>/.zfs/snapshot/<snap>`),
 compares a sample of its files (or all) with the copy: content, size, mode, owner and mtime.
@@ -21,13 +23,14 @@ import stat
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from ansible_collections.offsite.zfs.plugins.module_utils import restore_paths, scratch
+from ansible_collections.offsite.zfs.plugins.module_utils import scratch
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     OffsiteError,
     human_bytes,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.drill_state import load_records, save_record  # noqa: F401
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys
+from ansible_collections.offsite.zfs.plugins.module_utils.drill_state import load_records, save_record
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore import paths
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
@@ -116,14 +119,14 @@ def drill_one(settings: DatasetSettings, provider: str, keys: Optional[Keys], fi
         scratch_dir = settings.spool_dir  # like a path restore: the spool directory holds the scratch pool
         os.makedirs(scratch_dir, mode=0o700, exist_ok=True)
     try:
-        source = restore_paths.plan_source(settings, None, provider, stores)
+        source = paths.plan_source(settings, None, provider, stores)
         final = source.chain[-1].manifest
         record.update(snapshot=final.snapshot.name, guid=final.snapshot.guid, chain=len(source.chain))
         stream_bytes = sum(b.manifest.plain_bytes for b in source.chain)
         with scratch.scratch_place(zfs, settings.state_dir, settings.dataset, stream_bytes, scratch_pool,
                                    scratch_dir) as place:
             record["scratch"] = place.root
-            received = restore_paths.receive_into_scratch(settings, source, place, keys, zfs, stores)
+            received = paths.receive_into_scratch(settings, source, place, keys, zfs, stores)
             record["bytes"] = received.get("bytes", 0)
             got = [s for s in zfs.snapshots(place.target) if s.name == final.snapshot.name]
             if not got or str(got[0].guid) != final.snapshot.guid:

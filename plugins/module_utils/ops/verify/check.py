@@ -3,6 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Verify stored backups without receiving anything into ZFS.
 
+Private to the collection: not an API for other collections.
+
 Levels (each includes the ones before it):
 
 - ``objects``: every chunk object is listed with the manifest's size (from the one listing).
@@ -10,19 +12,21 @@ Levels (each includes the ones before it):
 - ``decrypt``: the manifest's MAC is checked with the per-backup key, and every chunk is decrypted,
   decompressed and its keyed plaintext digest compared with the manifest. The plaintext is discarded.
 
-The pieces are the restore path's own (restore.Keys, its digesting reader and its
-decrypt -> decompress -> MAC sink), with a sink that discards instead of `zfs receive`.
+Decryption is restore's own plaintext path (decoder.ChunkDecoder, keys.Keys) with a sink that
+discards instead of `zfs receive`; the same damage has the same code as in a restore.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec
+from ansible_collections.offsite.zfs.plugins.module_utils import catalog
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac
 from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.decoder import ChunkDecoder
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import StoreError
+from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
-from ansible_collections.offsite.zfs.plugins.module_utils.restore import Keys, ReceiveSink
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, last_error
 
 LEVELS = ("none", "objects", "digest", "decrypt")
@@ -35,6 +39,19 @@ class _Discard:
         return len(data)
 
 
+def _download(store: Store, key: str) -> Dict[str, Any]:
+    """Download the object, counting and hashing it (digest level): size, sha256, or error."""
+    with store.open_get_stream(key) as child:  # killed and reaped on any exception
+        reader = DigestReader(child.stdout)
+        while reader.read(BLOCK_SIZE):
+            pass
+        rc = child.wait()
+        err = child.stderr.read()
+    if rc != 0:
+        return {"error": last_error(err)}
+    return {"stored_bytes": reader.count, "sha256": reader.sha256.hexdigest()}
+
+
 def check_chunk(store: Store, bdir: str, record: ChunkRecord, algorithm: str = "none",
                 identities: Optional[List[Any]] = None, key: Optional[bytes] = None,
                 backup_id: str = "") -> Optional[Dict[str, str]]:
@@ -42,33 +59,29 @@ def check_chunk(store: Store, bdir: str, record: ChunkRecord, algorithm: str = "
 
     Without identities only the size and SHA-256 of the stored object are checked.
     """
-    decrypt_error: Optional[BaseException] = None
-    sink = None
+    decoded = None
     mac = None
-    with store.open_get_stream(bdir + "/" + record.object) as child:  # killed and reaped on any exception
-        reader = DigestReader(child.stdout)
-        if identities is not None and key is not None:
-            mac = chunk_mac(key, backup_id, record.index)
-            sink = ReceiveSink(_Discard(), codec.decompressor(algorithm), mac)
-            try:
-                codec.decrypt_stream(reader, sink, identities)
-            except Exception as exc:  # age authentication or decompression failed
-                decrypt_error = exc
-        while reader.read(BLOCK_SIZE):  # the rest of the object (all of it when not decrypting)
-            pass
-        rc = child.wait()
-        err = child.stderr.read()
-    if rc != 0:
-        return {"code": "download_failed", "reason": "could not be downloaded: %s" % last_error(err)}
-    if reader.count != record.stored_bytes:
+    if identities is not None and key is not None:
+        mac = chunk_mac(key, backup_id, record.index)
+        try:
+            decoded = ChunkDecoder(identities, algorithm).decode(store, bdir + "/" + record.object,
+                                                                 record.stored_bytes, mac, _Discard())
+        except StoreError as exc:
+            return {"code": "download_failed", "reason": "could not be downloaded: %s" % exc.message.rstrip(".")}
+        got = {"stored_bytes": decoded.stored_bytes, "sha256": decoded.sha256}
+    else:
+        got = _download(store, bdir + "/" + record.object)
+        if "error" in got:
+            return {"code": "download_failed", "reason": "could not be downloaded: %s" % got["error"]}
+    if got["stored_bytes"] != record.stored_bytes:
         return {"code": "size_mismatch",
-                "reason": "has %d bytes, the manifest says %d" % (reader.count, record.stored_bytes)}
-    if reader.sha256.hexdigest() != record.stored_sha256:
+                "reason": "has %d bytes, the manifest says %d" % (got["stored_bytes"], record.stored_bytes)}
+    if got["sha256"] != record.stored_sha256:
         return {"code": "digest_mismatch", "reason": "does not match the SHA-256 in the manifest"}
-    if decrypt_error is not None:
-        return {"code": "decrypt_failed", "reason": "failed age authentication or decompression (%s)" % decrypt_error}
-    if sink is not None and mac is not None and (
-            sink.plain_bytes != record.plain_bytes or mac.hexdigest() != record.plain_mac):
+    if decoded is not None and decoded.error:
+        return {"code": "decrypt_failed", "reason": "failed age authentication or decompression (%s)" % decoded.error}
+    if decoded is not None and mac is not None and (
+            decoded.plain_bytes != record.plain_bytes or mac.hexdigest() != record.plain_mac):
         return {"code": "mac_mismatch",
                 "reason": "decrypts to data whose keyed digest does not match the manifest (it belongs to another "
                           "backup or position)"}
