@@ -24,8 +24,8 @@ from typing import Any, List, Optional
 
 from ansible.module_utils.common.respawn import has_respawned, respawn_module
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.config import DEFAULT_CONFIG
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 LIBRARIES = ("pyrage", "zstandard", "yaml")
 DEFAULT_VENV = "/opt/offsite/venv"

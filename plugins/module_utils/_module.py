@@ -24,8 +24,8 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.offsite.zfs.plugins.module_utils import namespaces
 from ansible_collections.offsite.zfs.plugins.module_utils._deps import require_libraries
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.config import DEFAULT_CONFIG
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 Spec = Dict[str, Dict[str, Any]]
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     split_snapshot_spec,
     validate_dataset,
     validate_provider,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.config import configured, load, policy_datasets
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.adopt import adopt_legacy
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import converge

@@ -20,7 +20,7 @@ import re
 from typing import Any, Dict, Iterable, List
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, signing
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.store import RemoteObject
 
 _ATTEMPT = re.compile(r"^chunk-\d{6}-a(\d+)\.")

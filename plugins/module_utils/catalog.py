@@ -25,7 +25,8 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, run_temp_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.common import run_temp_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest, parse
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import SIGNATURE, Trust
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import check as check_signature

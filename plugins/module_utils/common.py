@@ -5,7 +5,7 @@
 
 Private to the collection: not an API for other collections.
 
-OffsiteError lives in errors.py (re-exported here).
+OffsiteError lives in errors.py.
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import shutil
 import tempfile
 from typing import Any, Optional
 
-# Re-exported: the layers import it from here until phase B moves the imports to errors.py.
-from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError  # noqa: F401
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 TOOL_VERSION = "1.0.0"
 

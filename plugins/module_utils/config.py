@@ -18,11 +18,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     parse_duration,
     validate_dataset,
     validate_provider,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.schema import errors as schema_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider
 

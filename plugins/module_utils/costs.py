@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Iterable, Optional, Sequence
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_bytes, parse_size
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes, parse_size
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DAY, DatasetPolicy, FullEvery, policy_of
 
 # The period of each keep rule; `last` counts snapshots, one per `every`.

@@ -152,7 +152,8 @@ class ChunkDecoder:
                 out = unzstd.stdout
             widen_pipe(out)
             if path is None:
-                assert store is not None
+                if store is None:
+                    raise ValueError("decode needs a store when it reads no file")
                 widen_pipe(age.stdin)
                 feeder = Feeder(store, key, os.dup(age.stdin.fileno()), size)
                 age.stdin.close()

@@ -33,7 +33,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.chunks import (
     HashingWriter,
     widen_pipe,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 
 @dataclass

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, widen_pipe
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
@@ -174,9 +175,8 @@ class Prefetcher:
     def next(self) -> Fetched:
         """The next chunk, downloaded (or the download's error)."""
         fetched, error = self._queue.get()
-        if error is not None:
-            raise error
-        assert fetched is not None
+        if error is not None or fetched is None:
+            raise error or OffsiteError("The chunk download stopped without a result.", "download_failed")
         return fetched
 
     def close(self) -> None:

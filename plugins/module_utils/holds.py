@@ -28,7 +28,8 @@ from typing import Any, Dict, List, Optional, Sequence
 from urllib.parse import quote
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, write_private_file
+from ansible_collections.offsite.zfs.plugins.module_utils.common import write_private_file
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Bookmark, Snapshot, Zfs
 
 TAG_PREFIX = "offsite:"

@@ -21,7 +21,8 @@ import socket
 import tempfile
 from typing import Any, List, Optional, Sequence
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, private_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.common import private_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 FILE = "host-id"
 _ID = re.compile(r"^[0-9a-f]{32}$")

@@ -19,8 +19,8 @@ import shutil
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import codec
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, run_temp_dir
-from ansible_collections.offsite.zfs.plugins.module_utils.errors import WRONG_KEY, decrypt_failure_kind
+from ansible_collections.offsite.zfs.plugins.module_utils.common import run_temp_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import WRONG_KEY, OffsiteError, decrypt_failure_kind
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, Piece
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import (
     MAX_PAYLOAD,

@@ -21,7 +21,8 @@ import time
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, pid_alive, private_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.common import pid_alive, private_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 
 def lock_path(state_dir: str, operation: str, scope: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 
 def check(provider: str, mount_point: Optional[str]) -> None:

@@ -25,7 +25,8 @@ import socket
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, hostid
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_namespace
+from ansible_collections.offsite.zfs.plugins.module_utils.common import validate_namespace
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 

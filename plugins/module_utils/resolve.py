@@ -20,13 +20,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import namespaces
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     parse_size,
     validate_dataset,
     validate_namespace,
     validate_provider,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.config import check_structure, dataset_entry, make_provider
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_LOG_DIR,

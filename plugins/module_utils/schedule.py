@@ -25,7 +25,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration, parse_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_duration, parse_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 SLACK_FRACTION = 0.1
 MAX_DEFAULT_SLACK = 900.0

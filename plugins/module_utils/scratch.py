@@ -35,11 +35,11 @@ from ansible_collections.offsite.zfs.plugins.module_utils._scratch_markers impor
     save,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     human_bytes,
     private_dir,
     validate_dataset,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 
 SCRATCH_PROPERTY = "offsite.zfs:scratch"

@@ -15,7 +15,7 @@ import fnmatch
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 

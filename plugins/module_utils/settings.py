@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import schedule
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, parse_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.common import parse_duration
 from ansible_collections.offsite.zfs.plugins.module_utils.config import DEFAULT_PARALLEL, dataset_entry
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.signing import Trust
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider
 

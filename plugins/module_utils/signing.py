@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import _proc
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, validate_namespace
+from ansible_collections.offsite.zfs.plugins.module_utils.common import validate_namespace
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 SIGNATURE = "manifest.sig"
 SSH_NAMESPACE = "offsite.zfs"

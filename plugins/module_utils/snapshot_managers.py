@@ -16,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Optional, Sequence, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot
 
 

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, TypeVar
 
 from ansible_collections.offsite.zfs.plugins.module_utils import _proc, mounts, rclone_errors
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
-from ansible_collections.offsite.zfs.plugins.module_utils.errors import StoreError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError, StoreError
 
 T = TypeVar("T")
 

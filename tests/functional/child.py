@@ -18,7 +18,7 @@ import harness  # noqa: E402
 sys.path.insert(0, str(harness.collection_link()))
 
 from ansible_collections.offsite.zfs.plugins.module_utils import resolve  # noqa: E402
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError  # noqa: E402
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup  # noqa: E402
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.paths import run_path_restore  # noqa: E402

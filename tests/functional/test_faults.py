@@ -14,7 +14,7 @@ import pytest
 from faulty_rclone import UPLOAD_VERBS, Rule, Wrapper
 from reliability import journal_chunks, manifests, one_sentence, random_file, same_tree
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 
 def _source(lab, seed: int, size: int = 1 << 20) -> str:

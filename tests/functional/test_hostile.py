@@ -19,7 +19,7 @@ from faulty_rclone import Wrapper
 from reliability import one_sentence, random_file, same_tree
 
 from ansible_collections.offsite.zfs.plugins.module_utils import codec
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import parse
 
 HOSTILE = [

@@ -12,7 +12,7 @@ import old_tool
 import pytest
 import yaml
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import list_layout
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.adopt import adopt_legacy

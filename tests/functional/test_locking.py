@@ -17,7 +17,7 @@ from faulty_rclone import UPLOAD_VERBS, Rule, Wrapper
 from reliability import finish, kill9, manifests, same_tree, spawn, wait_for
 
 from ansible_collections.offsite.zfs.plugins.module_utils import locks
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import run as prune
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 

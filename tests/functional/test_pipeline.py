@@ -13,7 +13,7 @@ from pathlib import Path
 import harness
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 
 def fill(lab, dataset: str, seed: int, size: int = 1 << 20, name: str = "data.bin") -> None:

@@ -12,7 +12,7 @@ import pytest
 from faulty_rclone import Rule, Wrapper
 from reliability import finish, kill9, spawn, wait_for
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.paths import run_path_restore
 

@@ -19,7 +19,7 @@ from unmounted import UnmountedPool, restores
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, signing
 from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import progress
 from ansible_collections.offsite.zfs.plugins.module_utils._wiring import status_report
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import load_keys
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, holds
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import plan as backup_op
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import find_native
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Bookmark

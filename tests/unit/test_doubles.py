@@ -13,7 +13,7 @@ import inspect
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, StoreError
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Zfs
 from ansible_collections.offsite.zfs.tests.unit.doubles.memory_store import MemoryStore

@@ -15,7 +15,7 @@ from typing import Dict, List
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import config, rclone_errors
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store, StoreError
 
 RCLONE = shutil.which("rclone")

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.receive import receive_link, receive_staged
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.target import STAGING_SUFFIX
 from ansible_collections.offsite.zfs.plugins.module_utils.sinks import HOLD_BACK

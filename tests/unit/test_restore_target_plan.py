@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, Piece
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import StreamHeader
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.legacy import LegacyChain

@@ -12,8 +12,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 from ansible_collections.offsite.zfs.plugins.module_utils import resolve, schema
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.config import PROVIDER_KEYS, SETTING_KEYS, TOP_KEYS
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 KEY = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
 

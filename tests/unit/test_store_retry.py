@@ -12,7 +12,7 @@ from typing import List
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Provider, Store, StoreError
 
 RCLONE = shutil.which("rclone")

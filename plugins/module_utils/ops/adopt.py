@@ -21,7 +21,8 @@ from typing import Any, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, hostid, signing
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import DigestReader, chunk_mac
-from ansible_collections.offsite.zfs.plugins.module_utils.common import TOOL_VERSION, OffsiteError, validate_snapshot
+from ansible_collections.offsite.zfs.plugins.module_utils.common import TOOL_VERSION, validate_snapshot
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import list_legacy, read_final_guid, read_header
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, Piece

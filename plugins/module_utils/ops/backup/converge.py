@@ -25,7 +25,8 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, locks, schedule, snapshot_managers
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_duration
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.plan import already_present
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings, FullEvery

@@ -23,7 +23,8 @@ from typing import Dict, List
 
 from ansible_collections.offsite.zfs.plugins.module_utils import attempts as upload_attempts
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog, codec, holds, ledger, signing
-from ansible_collections.offsite.zfs.plugins.module_utils.common import TOOL_VERSION, OffsiteError, human_bytes
+from ansible_collections.offsite.zfs.plugins.module_utils.common import TOOL_VERSION, human_bytes
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.journal import Target
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.plan import ProviderRun

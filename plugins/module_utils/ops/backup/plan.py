@@ -29,7 +29,8 @@ from ansible_collections.offsite.zfs.plugins.module_utils import (
     locks,
     status_bases,
 )
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_bytes, validate_snapshot
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes, validate_snapshot
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.progress import Progress
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store

@@ -19,7 +19,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import codec, signing
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.journal import Target, group_targets
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.manifest import finish
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.plan import ProviderRun, resolve_snapshot

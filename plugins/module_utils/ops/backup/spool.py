@@ -24,7 +24,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, human_bytes
+from ansible_collections.offsite.zfs.plugins.module_utils.common import human_bytes
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.journal import ACTIVE, DROPPED, FAILED, Target
 

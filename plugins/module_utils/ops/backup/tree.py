@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional, Sequence
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     validate_dataset,
     validate_snapshot,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.converge import backup_where_missing
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.run import run_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import is_excluded, validate_patterns, with_failures

@@ -22,8 +22,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import rclone_errors
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import StreamReader, chunk_mac, digest_only
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError, private_dir, run_temp_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.common import private_dir, run_temp_dir
 from ansible_collections.offsite.zfs.plugins.module_utils.encoder import ChunkEncoder, Encoded
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup.journal import (
     ACTIVE,

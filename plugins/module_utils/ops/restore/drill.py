@@ -25,10 +25,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ansible_collections.offsite.zfs.plugins.module_utils import scratch
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     human_bytes,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.drill_state import load_records, save_record
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore import paths
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings

@@ -17,10 +17,10 @@ from typing import Any, Dict, Optional, Sequence
 
 from ansible_collections.offsite.zfs.plugins.module_utils import extract, scratch
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     human_bytes,
     validate_snapshot,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import NativeChain, find_native
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore

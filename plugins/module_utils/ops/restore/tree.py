@@ -18,11 +18,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     human_bytes,
     validate_dataset,
     validate_snapshot,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import find_native

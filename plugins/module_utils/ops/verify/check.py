@@ -22,9 +22,8 @@ from typing import Any, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, chunk_mac
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.decoder import ChunkDecoder
-from ansible_collections.offsite.zfs.plugins.module_utils.errors import StoreError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError, StoreError
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store, last_error

@@ -24,11 +24,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     human_duration,
     parse_size,
     write_private_file,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify.check import check_chunk
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import codec
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 pyrage = pytest.importorskip("pyrage")
 DATA = (b"log line status=ok\n" * 5000) + os.urandom(70000) + bytes(30000)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
-    OffsiteError,
     human_duration,
     parse_duration,
     parse_size,
@@ -15,6 +14,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.common import (
     validate_provider,
     validate_snapshot,
 )
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 
 @pytest.mark.parametrize("name", ["tank", "tank/data", "tank/a_b/c-d/e.f/g:h", "p0/" + "x" * 200])

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import costs
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetPolicy
 
 GIB = 1 << 30

@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import age_cli, codec, encoder
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import chunk_mac
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 pyrage = pytest.importorskip("pyrage")
 needs_cli = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI is not installed")

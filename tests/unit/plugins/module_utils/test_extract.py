@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import extract
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import catalog
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import (
     ChunkRecord,
     Manifest,

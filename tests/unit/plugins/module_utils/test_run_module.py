@@ -13,7 +13,7 @@ import yaml
 
 from ansible_collections.offsite.zfs.plugins import module_utils
 from ansible_collections.offsite.zfs.plugins.module_utils import _module, _wiring, codec, namespaces
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 ROOT = Path(__file__).resolve().parents[4]
 MODULES = sorted(p for p in (ROOT / "plugins" / "modules").glob("offsite_*.py")

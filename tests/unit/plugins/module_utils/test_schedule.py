@@ -15,7 +15,7 @@ from typing import Callable, List, Optional
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import schedule
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.backup import converge
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Snapshot
 

@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils import config, resolve, schema
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import (
     DatasetPolicy,
     DatasetSettings,

@@ -13,7 +13,7 @@ from typing import List
 
 import pytest
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import OffsiteError
+from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.zfs import Bookmark, SendPlan, Snapshot, Zfs
 
 FAKE = """#!/bin/sh
