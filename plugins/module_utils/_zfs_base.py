@@ -17,7 +17,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import FrozenSet, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, Optional, Sequence, Tuple, Union
 
 from ansible_collections.offsite.zfs.plugins.module_utils import _proc
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError, ZfsError
@@ -121,11 +121,33 @@ class Bookmark(Snapshot):
         return "%s#%s" % (self.dataset, self.bookmark)
 
 
-@dataclass
 class Capabilities:
-    send_flags: str = ""
-    receive_flags: str = ""
-    written: bool = False
+    """What this ZFS can do. Each part is probed once, when first asked: a restore probes `receive` only,
+    a backup `send` (and `written` only when it estimates an incremental)."""
+
+    def __init__(self, send_flags: Optional[str] = None, receive_flags: Optional[str] = None,
+                 written: Optional[bool] = None, probe: Optional[Callable[[str], Any]] = None) -> None:
+        self._known: Dict[str, Any] = {"send_flags": send_flags, "receive_flags": receive_flags, "written": written}
+        self._probe = probe
+
+    def _part(self, name: str) -> Any:
+        if self._known[name] is None:
+            if self._probe is None:
+                raise ValueError("capability %s is neither known nor probed" % name)
+            self._known[name] = self._probe(name)
+        return self._known[name]
+
+    @property
+    def send_flags(self) -> str:
+        return str(self._part("send_flags"))
+
+    @property
+    def receive_flags(self) -> str:
+        return str(self._part("receive_flags"))
+
+    @property
+    def written(self) -> bool:
+        return bool(self._part("written"))
 
     @property
     def send_estimate(self) -> bool:
@@ -195,21 +217,19 @@ class ZfsBase:
 
     def capabilities(self) -> Capabilities:
         if self._caps is None:
-            caps = Capabilities()
-            for verb in ("send", "receive"):
-                try:
-                    proc = self._probe([verb])
-                except FileNotFoundError:
-                    raise self._missing()
-                text = (proc.stdout + proc.stderr).decode("utf-8", "replace")
-                flags = _usage_flags(text, verb)
-                if verb == "send":
-                    caps.send_flags = flags
-                else:
-                    caps.receive_flags = flags
-            caps.written = self._has_written()
-            self._caps = caps
+            self._caps = Capabilities(probe=self._capability)
         return self._caps
+
+    def _capability(self, name: str) -> Any:
+        """One part of Capabilities: the flags of `zfs send` or `zfs receive` from their usage, or `written`."""
+        if name == "written":
+            return self._has_written()
+        verb = "send" if name == "send_flags" else "receive"
+        try:
+            proc = self._probe([verb])
+        except FileNotFoundError:
+            raise self._missing()
+        return _usage_flags((proc.stdout + proc.stderr).decode("utf-8", "replace"), verb)
 
     def _has_written(self) -> bool:
         """Whether this ZFS has the `written` property. Only the size estimate uses it, so this never fails:

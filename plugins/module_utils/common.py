@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
@@ -194,6 +194,16 @@ def write_private_file(path: str, data: bytes) -> None:
 
 
 _RUN_DIR = re.compile(r"^(backup|restore|offsite-manifests|verify)-([0-9]+)-")
+
+
+def files_in(directory: str, suffix: str) -> List[str]:
+    """The paths of the files in directory whose names end with suffix, sorted; none when it is missing.
+    Names starting with a dot (write_private_file's temp files) are left out."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [os.path.join(directory, name) for name in names if name.endswith(suffix) and not name.startswith(".")]
 
 
 def pid_alive(pid: int) -> bool:

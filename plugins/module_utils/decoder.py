@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ansible_collections.offsite.zfs.plugins.module_utils import _proc, age_cli, codec
 from ansible_collections.offsite.zfs.plugins.module_utils.chunks import BLOCK_SIZE, DigestReader, widen_pipe
@@ -80,27 +80,25 @@ class ChunkDecoder:
         """Decrypt and decompress a downloaded (and checked) object into sink (fetcher.py); its stored size and
         SHA-256 are the fetcher's to tell, so they are left 0 and '' here."""
         if self.age is None:
-            plain = [0]
-            decompressor = codec.decompressor(self.algorithm)
-
-            def emit(data: bytes) -> None:
-                mac.update(data)
-                plain[0] += len(data)
-                sink.write(data)
-
-            error = ""
             with open(path, "rb", buffering=1 << 20) as handle:
-                try:
-                    codec.decrypt_stream(handle, _Emit(lambda data: decompressor.feed(data, emit)), self.identities)
-                except (BrokenPipeError, ConnectionResetError):
-                    raise
-                except Exception as exc:  # pyrage: authentication failed, truncated, not for this key
-                    error = str(exc) or type(exc).__name__
-            return Decoded(plain[0], 0, "", error)
+                plain, error = self._decrypt_inline(handle, mac, sink, (BrokenPipeError, ConnectionResetError))
+            return Decoded(plain, 0, "", error)
         return self._decode_cli(mac, sink, path=path)
 
     # -- pyrage in this process (the fallback) ----------------------------------------------------------
     def _decode_inline(self, store: Store, key: str, mac: Any, sink: Any) -> Decoded:
+        with store.open_get_stream(key) as child:
+            widen_pipe(child.stdout)
+            reader = DigestReader(child.stdout)
+            plain, error = self._decrypt_inline(reader, mac, sink, (BrokenPipeError, ConnectionResetError, StoreError))
+            if error:
+                while reader.read(BLOCK_SIZE):  # the rest still counts for the size and SHA-256
+                    pass
+            child.check()
+        return Decoded(plain, reader.count, reader.sha256.hexdigest(), error)
+
+    def _decrypt_inline(self, reader: Any, mac: Any, sink: Any, passed_on: Tuple[type, ...]) -> Tuple[int, str]:
+        """pyrage and the decompressor in this thread: (plaintext bytes, why decryption failed or '')."""
         plain = [0]
         decompressor = codec.decompressor(self.algorithm)
 
@@ -109,21 +107,13 @@ class ChunkDecoder:
             plain[0] += len(data)
             sink.write(data)
 
-        out = _Emit(lambda data: decompressor.feed(data, emit))
-        error = ""
-        with store.open_get_stream(key) as child:
-            widen_pipe(child.stdout)
-            reader = DigestReader(child.stdout)
-            try:
-                codec.decrypt_stream(reader, out, self.identities)
-            except (BrokenPipeError, ConnectionResetError, StoreError):
-                raise
-            except Exception as exc:  # pyrage: authentication failed, truncated, not for this key
-                error = str(exc) or type(exc).__name__
-                while reader.read(BLOCK_SIZE):  # the rest still counts for the size and SHA-256
-                    pass
-            child.check()
-        return Decoded(plain[0], reader.count, reader.sha256.hexdigest(), error)
+        try:
+            codec.decrypt_stream(reader, _Emit(lambda data: decompressor.feed(data, emit)), self.identities)
+        except passed_on:
+            raise
+        except Exception as exc:  # pyrage: authentication failed, truncated, not for this key
+            return plain[0], str(exc) or type(exc).__name__
+        return plain[0], ""
 
     # -- age (and zstd) in child processes ----------------------------------------------------------
     def _decode_cli(self, mac: Any, sink: Any, path: Optional[str] = None, store: Optional[Store] = None,

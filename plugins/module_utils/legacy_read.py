@@ -26,6 +26,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import (
     MAX_PAYLOAD,
     RECORD,
     StreamTracker,
+    end_guid,
     head_bytes_needed,
     is_begin,
 )
@@ -203,19 +204,27 @@ def read_stream(store: Store, backup: LegacySet, identities: List[Any], write: A
     return tracker
 
 
+def _decrypt(reader: Any, sink: Any, identities: List[Any]) -> Optional[Exception]:
+    """Decrypt reader into sink: None, or pyrage's failure (ours, and a gone reader, pass on)."""
+    try:
+        codec.decrypt_stream(reader, sink, identities)
+    except (_Enough, OffsiteError, BrokenPipeError, ConnectionResetError):
+        raise
+    except Exception as exc:  # pyrage: authentication failed, truncated, not for this key
+        return exc
+    return None
+
+
 def _read_joined(store: Store, backup: LegacySet, identities: List[Any], tracker: StreamTracker, stop: Any,
                  opened: Iterator[Tuple[Piece, Any]]) -> None:
     joined = _Joined(opened)
     sink = _Sink(tracker, stop)
-    try:
-        codec.decrypt_stream(joined, sink, identities)
-    except (_Enough, OffsiteError, BrokenPipeError, ConnectionResetError):
-        raise
-    except Exception as exc:
+    failure = _decrypt(joined, sink, identities)
+    if failure is not None:
         pieces = _failing_pieces(backup, joined.head, sink.decrypted)
         where = (f" in the 64 KiB age chunk that spans {', '.join(p.name for p in pieces[1:])}" if len(pieces) > 1
                  else "")
-        raise _decrypt_error(exc, store, backup, pieces[0], where)
+        raise _decrypt_error(failure, store, backup, pieces[0], where)
     if not sink.ended:
         raise OffsiteError(f"The last piece {backup.pieces[-1].key} of {backup.name} on {store.name} ends in the "
                            f"middle of its gzip stream: it is truncated.", "chunk_corrupt")
@@ -246,12 +255,9 @@ def _read_pieces(store: Store, backup: LegacySet, identities: List[Any], tracker
                                f"before it hold {tracker.plain_bytes} bytes: a shard is missing, truncated or was "
                                f"replaced.", "chunk_mismatch")
         sink = _Sink(tracker, stop)
-        try:
-            codec.decrypt_stream(reader, sink, identities)
-        except (_Enough, OffsiteError, BrokenPipeError, ConnectionResetError):
-            raise
-        except Exception as exc:
-            raise _decrypt_error(exc, store, backup, piece)
+        failure = _decrypt(reader, sink, identities)
+        if failure is not None:
+            raise _decrypt_error(failure, store, backup, piece)
         if not sink.ended:
             raise OffsiteError(f"Piece {piece.key} of {backup.name} on {store.name} ends in the middle of its gzip "
                                f"stream: it is truncated.", "chunk_corrupt")
@@ -269,3 +275,21 @@ def _read_pieces(store: Store, backup: LegacySet, identities: List[Any], tracker
                                    f"truncated or from another backup.", "chunk_mismatch")
         if on_piece is not None:
             on_piece(position + 1, tracker.plain_bytes)
+
+
+def checked_end(tracker: StreamTracker, backup: LegacySet, store: Store, undone: str) -> str:
+    """The guid in the END record of a stream read to its end, checked against the backup's; sets final_guid.
+    undone ends the sentence of an incomplete stream ("nothing was restored from it")."""
+    try:
+        guid = end_guid(tracker.tail, backup.header)
+    except ValueError as exc:
+        raise OffsiteError(f"The stream of the legacy backup {backup.name} on {store.name} is incomplete ({exc}): its "
+                           f"last pieces are missing or the last piece {backup.pieces[-1].key} is truncated; "
+                           f"{undone}.", "chunk_corrupt")
+    expected = backup.final_guid or guid
+    if guid not in ("0", expected):
+        raise OffsiteError(f"The last piece {backup.pieces[-1].key} of {backup.name} on {store.name} ends the stream "
+                           f"of the snapshot with guid {guid}, not {expected}: it is from another backup.",
+                           "chunk_mismatch")
+    backup.final_guid = expected
+    return guid

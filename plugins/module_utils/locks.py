@@ -21,7 +21,7 @@ import time
 from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
-from ansible_collections.offsite.zfs.plugins.module_utils.common import pid_alive, private_dir
+from ansible_collections.offsite.zfs.plugins.module_utils.common import files_in, pid_alive, private_dir
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 
@@ -121,16 +121,8 @@ def _wait_for_orphans(fd: int) -> bool:
 
 def held_locks(state_dir: str) -> List[Dict[str, Any]]:
     """Locks currently held by live processes, with what their holders wrote."""
-    directory = os.path.join(state_dir, "locks")
     found = []
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return found
-    for name in names:
-        if not name.endswith(".lock"):
-            continue
-        path = os.path.join(directory, name)
+    for path in files_in(os.path.join(state_dir, "locks"), ".lock"):
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:

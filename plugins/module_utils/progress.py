@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional
 
 from ansible_collections.offsite.zfs.plugins.module_utils import _proc
 from ansible_collections.offsite.zfs.plugins.module_utils.common import (
+    files_in,
     human_bytes,
     pid_alive,
     private_dir,
@@ -129,16 +130,8 @@ class Progress:
 
 def running_states(state_dir: str) -> List[Dict[str, Any]]:
     """State files of runs whose process is still alive."""
-    directory = os.path.join(state_dir, "running")
     found = []
-    try:
-        names = sorted(os.listdir(directory))
-    except OSError:
-        return found
-    for name in names:
-        if name.startswith(".") or not name.endswith(".json"):
-            continue  # a state file being replaced (write_private_file's temp file)
-        path = os.path.join(directory, name)
+    for path in files_in(os.path.join(state_dir, "running"), ".json"):  # not the temp file of one being replaced
         try:
             with open(path, "r", encoding="utf-8") as handle:
                 state = json.load(handle)

@@ -26,8 +26,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteE
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import list_legacy, read_final_guid, read_header
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, Piece
-from ansible_collections.offsite.zfs.plugins.module_utils.legacy_read import read_stream
-from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import end_guid
+from ansible_collections.offsite.zfs.plugins.module_utils.legacy_read import checked_end, read_stream
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import ChunkRecord, Manifest, SnapshotRef
 from ansible_collections.offsite.zfs.plugins.module_utils.settings import DatasetSettings
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
@@ -68,17 +67,7 @@ def _verify(store: Store, settings: DatasetSettings, backup: LegacySet, key: byt
 
     tracker = read_stream(store, backup, identities, write=write, spool_dir=None,
                           on_piece=None if one_chunk else on_piece, wrap=wrap)
-    try:
-        guid = end_guid(tracker.tail, backup.header)
-    except ValueError as exc:
-        raise OffsiteError(f"The stream of the legacy backup {backup.name} on {store.name} is incomplete ({exc}): its "
-                           f"last pieces are missing or the last piece {backup.pieces[-1].key} is truncated; it "
-                           f"cannot be adopted.", "chunk_corrupt")
-    if backup.final_guid and guid not in ("0", backup.final_guid):
-        raise OffsiteError(f"The last piece {backup.pieces[-1].key} of {backup.name} on {store.name} ends the stream "
-                           f"of the snapshot with guid {guid}, not {backup.final_guid}: it is from another backup.",
-                           "chunk_mismatch")
-    backup.final_guid = backup.final_guid or guid
+    checked_end(tracker, backup, store, "it cannot be adopted")
     if one_chunk:
         count = sum(r.count for r in state["readers"])
         records.append(ChunkRecord(0, catalog.chunk_object(0, ".gz"), state["plain"], state["mac"].hexdigest(),

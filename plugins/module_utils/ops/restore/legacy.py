@@ -28,8 +28,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.legacy_chain import (
     resolve_legacy_chain,
 )
 from ansible_collections.offsite.zfs.plugins.module_utils.legacy_layout import LegacySet, folder_for
-from ansible_collections.offsite.zfs.plugins.module_utils.legacy_read import read_stream
-from ansible_collections.offsite.zfs.plugins.module_utils.legacy_stream import end_guid
+from ansible_collections.offsite.zfs.plugins.module_utils.legacy_read import checked_end, read_stream
 from ansible_collections.offsite.zfs.plugins.module_utils.store import Store
 
 VERIFICATION = ("legacy backups have no manifest and no digests: age authentication of every piece, gzip ends, "
@@ -124,18 +123,7 @@ class LegacyLink:
         backup, store = self.backup, self.source.store
         tracker = read_stream(store, backup, self.source.identities, write=sink.write, spool_dir=self.source.spool_dir,
                               on_piece=progress.chunk)
-        try:
-            guid = end_guid(tracker.tail, backup.header)
-        except ValueError as exc:
-            raise OffsiteError(f"The stream of the legacy backup {backup.name} on {store.name} is incomplete ({exc}): "
-                               f"its last pieces are missing or the last piece {backup.pieces[-1].key} is truncated; "
-                               f"nothing was restored from it.", "chunk_corrupt")
-        expected = backup.final_guid or guid
-        if guid not in ("0", expected):
-            raise OffsiteError(f"The last piece {backup.pieces[-1].key} of {backup.name} on {store.name} ends the "
-                               f"stream of the snapshot with guid {guid}, not {expected}: it is from another "
-                               f"backup.", "chunk_mismatch")
-        backup.final_guid = backup.final_guid or guid
+        checked_end(tracker, backup, store, "nothing was restored from it")
         return {"name": backup.name, "format": backup.format, "snapshot": backup.snapshot, "kind": backup.kind,
                 "pieces": len(backup.pieces), "bytes": tracker.plain_bytes}
 

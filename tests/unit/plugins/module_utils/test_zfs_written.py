@@ -1,4 +1,4 @@
-"""Zfs._has_written: detecting the `written` property never fails a backup.
+"""Zfs capability probes: each part once, when asked; detecting the `written` property never fails a backup.
 
 It only decides how the size estimate is made. A pool that vanishes between `zpool list` and
 the probe (other tests, or an export, on the same host) used to fail the whole provider; that
@@ -66,3 +66,16 @@ def test_no_pool_answering_means_no_written_not_an_error(tmp_path):
     zfs = _fake(tmp_path, USAGE_OLD, "gone1\ngone2\n", "written\n", gone=("gone1", "gone2"))
     assert zfs._has_written() is False
     assert _fake(tmp_path / "empty", USAGE_OLD, "", "")._has_written() is False
+
+
+def test_capabilities_probe_each_part_once_and_only_when_asked(tmp_path):
+    """A restore asks for the receive flags only: it must not pay for probing send and `written`."""
+    zfs = _fake(tmp_path, USAGE_OPENZFS, "tank\n", "")
+    caps = zfs.capabilities()
+    assert not (tmp_path / "calls").exists()
+    assert caps.receive_flags == ""
+    assert (tmp_path / "calls").read_text().splitlines() == ["receive"]
+    assert caps.send_flags == "" and caps.receive_flags == "" and zfs.capabilities() is caps
+    assert (tmp_path / "calls").read_text().splitlines() == ["receive", "send"]
+    assert caps.written is True
+    assert (tmp_path / "calls").read_text().splitlines() == ["receive", "send", "get"]
