@@ -842,10 +842,14 @@ def fanout_targets(results: List[Dict[str, Any]]) -> List[tuple]:
         out.append(("one zfs send for 3 providers, same manifest on each, %s" % where,
                     "%s send(s)" % "/".join(str(s) for s in sends),
                     sends == [1] and all(r["same_manifest"] for r in alls)))
-        spool = max(r["peak_spool"] - r["spool_bound"] for r in alls)
-        out.append(("spool high-water within the 3-provider bound, %s" % where, "%+.1f MiB vs bound" % (spool / MiB),
-                    spool <= 0))
+        worst = max(alls, key=lambda r: r["peak_spool"] - r["spool_bound"])
+        out.append(("spool high-water within the 3-provider bound, %s" % where, _spool_text(worst),
+                    worst["peak_spool"] <= worst["spool_bound"]))
     return out
+
+
+def _spool_text(r: Dict[str, Any]) -> str:
+    return "%.1f of %.1f MiB" % (r["peak_spool"] / MiB, r["spool_bound"] / MiB)
 
 
 def _ratio(name: str, a: Optional[Dict[str, Any]], other: Optional[Dict[str, Any]], goal: float) -> List[tuple]:
@@ -868,7 +872,7 @@ def targets(results: List[Dict[str, Any]], providers: List[str], mixes: Optional
             out += _ratio("backup >= 1.0x raw, %s%s" % (where, via), a, c, 1.0)
             out += _ratio("backup >= 1.3x restic, %s%s" % (where, via), a, r, 1.3)
             if a and r and a.get("stored") and r.get("stored"):
-                out.append(("stored <= restic, %s" % where, "%d vs %d MiB" % (a["stored"] // MiB, r["stored"] // MiB),
+                out.append(("stored <= restic, %s" % where, "%.1f vs %.1f MiB" % (a["stored"] / MiB, r["stored"] / MiB),
                             a["stored"] <= r["stored"]))
             direct = _find(results, "backup", "A", provider, mix)
             if a and direct and a is not direct:
@@ -889,9 +893,9 @@ def targets(results: List[Dict[str, Any]], providers: List[str], mixes: Optional
             sizes = (mem[0]["bytes"] // MiB, mem[-1]["bytes"] // MiB)
             label = "peak RSS same (+-15%%) for %d and %d MiB streams" % sizes
             out.append((label, "%d vs %d MiB" % (low // MiB, high // MiB), abs(high - low) <= 0.15 * low))
-        spool = max(r["peak_spool"] - r["spool_bound"] for r in mem)
-        out.append(("spool high-water within (parallel_uploads+1) x chunk_size", "%+.1f MiB vs bound" % (spool / MiB),
-                    spool <= 0))
+        worst = max(mem, key=lambda r: r["peak_spool"] - r["spool_bound"])
+        out.append(("spool high-water within (parallel_uploads+1) x chunk_size", _spool_text(worst),
+                    worst["peak_spool"] <= worst["spool_bound"]))
     out += fanout_targets(results)
     st = next((r for r in results if r["op"] == "status"), None)
     if st:
