@@ -76,8 +76,14 @@ class _NoDecompression:
 ZSTD_JOB_SIZE = 2 << 20
 
 
-def compressor(algorithm: str, level: int = 3, threads: int = 0) -> Any:
-    """A streaming compressor with compress(bytes) and flush() -> bytes."""
+def compressors(algorithm: str, level: int = 3, threads: int = 0) -> Callable[[], Any]:
+    """A factory of streaming compressors (compress(bytes), flush() -> bytes), one per chunk.
+
+    zstd's compressors share one context: its worker threads and buffers live for the whole backup
+    instead of being set up again for every chunk (a new worker a chunk grew the process by ~10 MiB a
+    chunk over the first GiB, docs/benchmarks.md). Each chunk is still one independent frame. Not for
+    use from two threads at once.
+    """
     if algorithm == "zstd":
         if not HAS_ZSTANDARD:
             raise OffsiteError("The Python library zstandard is missing on this host; apply the role "
@@ -87,13 +93,19 @@ def compressor(algorithm: str, level: int = 3, threads: int = 0) -> Any:
             # zstd's workers compress outside the GIL. Jobs of 2 MiB: the library's default for level 3 (8 MiB
             # and more) costs ~50 MiB more memory and twice the CPU in allocations, for the same ratio.
             params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, job_size=ZSTD_JOB_SIZE)
-            return zstandard.ZstdCompressor(compression_params=params).compressobj()
-        return zstandard.ZstdCompressor(level=level).compressobj()
+            return zstandard.ZstdCompressor(compression_params=params).compressobj
+        return zstandard.ZstdCompressor(level=level).compressobj
     if algorithm == "gzip":
-        return zlib.compressobj(max(1, min(9, level)), zlib.DEFLATED, 31)
+        gzip_level = max(1, min(9, level))
+        return lambda: zlib.compressobj(gzip_level, zlib.DEFLATED, 31)
     if algorithm == "none":
-        return _NoCompression()
+        return _NoCompression
     raise OffsiteError("Unknown compression %r: use zstd, gzip or none." % algorithm, "bad_value")
+
+
+def compressor(algorithm: str, level: int = 3, threads: int = 0) -> Any:
+    """One streaming compressor with compress(bytes) and flush() -> bytes."""
+    return compressors(algorithm, level, threads)()
 
 
 class _ZstdStreamDecompressor:

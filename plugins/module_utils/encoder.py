@@ -92,9 +92,10 @@ class ChunkEncoder:
         self.encryption = encryption
         self.age = age_cli.find_age()
         self.mode = "age-cli" if self.age else "pyrage"
+        self._compressors = codec.compressors(algorithm, level, self.threads)  # one zstd context per backup
 
     def _compressor(self) -> Any:
-        return codec.compressor(self.algorithm, self.level, self.threads)
+        return self._compressors()
 
     def encode(self, stream: Any, limit: int, mac: Any, sink: Any) -> Encoded:
         if self.age is None:

@@ -27,6 +27,24 @@ def test_compression_round_trip_in_pieces(algorithm):
     assert b"".join(pieces) == DATA
 
 
+@pytest.mark.parametrize("algorithm,threads", [("zstd", 1), ("zstd", 0), ("gzip", 0), ("none", 0)])
+def test_compressors_of_one_backup_make_independent_chunks(algorithm, threads):
+    """The factory shares zstd's context across chunks; each chunk is still a whole frame of its own."""
+    make = codec.compressors(algorithm, 3, threads)
+    chunks = [DATA, DATA[::-1][:123457], b""]
+    packed = []
+    for data in chunks:
+        comp = make()
+        packed.append(b"".join(comp.compress(data[i:i + 65536]) for i in range(0, len(data), 65536)) + comp.flush())
+    for data, stored in zip(reversed(chunks), reversed(packed)):  # any chunk decodes alone, in any order
+        dec = codec.decompressor(algorithm)
+        pieces = []
+        dec.feed(stored, pieces.append)
+        assert b"".join(pieces) == data
+    if algorithm == "zstd":
+        assert packed[0][:4] == packed[1][:4] == b"\x28\xb5\x2f\xfd"  # a frame's magic at the start of each
+
+
 def test_unknown_compression_is_refused():
     with pytest.raises(OffsiteError, match="zstd, gzip or none"):
         codec.compressor("lz4")
