@@ -22,6 +22,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence
 
+from ansible_collections.offsite.zfs.plugins.module_utils._zstd_frames import ZstdFrames
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 
 try:
@@ -77,13 +78,8 @@ ZSTD_JOB_SIZE = 2 << 20
 
 
 def compressors(algorithm: str, level: int = 3, threads: int = 0) -> Callable[[], Any]:
-    """A factory of streaming compressors (compress(bytes), flush() -> bytes), one per chunk.
-
-    zstd's compressors share one context: its worker threads and buffers live for the whole backup
-    instead of being set up again for every chunk (a new worker a chunk grew the process by ~10 MiB a
-    chunk over the first GiB, docs/benchmarks.md). Each chunk is still one independent frame. Not for
-    use from two threads at once.
-    """
+    """A factory of streaming compressors (compress(bytes), flush() -> bytes), one per chunk, each chunk
+    one independent frame; zstd's share one context while every frame is finished (_zstd_frames.py)."""
     if algorithm == "zstd":
         if not HAS_ZSTANDARD:
             raise OffsiteError("The Python library zstandard is missing on this host; apply the role "
@@ -93,8 +89,8 @@ def compressors(algorithm: str, level: int = 3, threads: int = 0) -> Callable[[]
             # zstd's workers compress outside the GIL. Jobs of 2 MiB: the library's default for level 3 (8 MiB
             # and more) costs ~50 MiB more memory and twice the CPU in allocations, for the same ratio.
             params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, job_size=ZSTD_JOB_SIZE)
-            return zstandard.ZstdCompressor(compression_params=params).compressobj
-        return zstandard.ZstdCompressor(level=level).compressobj
+            return ZstdFrames(lambda: zstandard.ZstdCompressor(compression_params=params))
+        return ZstdFrames(lambda: zstandard.ZstdCompressor(level=level))
     if algorithm == "gzip":
         gzip_level = max(1, min(9, level))
         return lambda: zlib.compressobj(gzip_level, zlib.DEFLATED, 31)

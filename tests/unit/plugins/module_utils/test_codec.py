@@ -45,6 +45,25 @@ def test_compressors_of_one_backup_make_independent_chunks(algorithm, threads):
         assert packed[0][:4] == packed[1][:4] == b"\x28\xb5\x2f\xfd"  # a frame's magic at the start of each
 
 
+def test_a_chunk_left_mid_frame_takes_its_zstd_context_with_it():
+    """A failed chunk's unfinished frame: reusing its multithreaded context crashed python-zstandard (a
+    segfault within a few rounds of this loop); the next chunk gets a fresh context, a finished one is kept."""
+    make = codec.compressors("zstd", 3, 1)
+    big = os.urandom(3 << 20) + b"x" * (5 << 20)
+    for _round in range(20):
+        left = make()
+        left.compress(big)  # the encoding failed here: no flush
+        comp = make()
+        stored = comp.compress(DATA) + comp.flush()
+        pieces = []
+        codec.decompressor("zstd").feed(stored, pieces.append)
+        assert b"".join(pieces) == DATA
+    context = make._context
+    make().flush()
+    make()
+    assert make._context is context  # after finished frames: the same context
+
+
 def test_unknown_compression_is_refused():
     with pytest.raises(OffsiteError, match="zstd, gzip or none"):
         codec.compressor("lz4")
