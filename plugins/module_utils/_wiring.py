@@ -33,8 +33,9 @@ from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune import repor
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.prune.run import prune_dataset
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.drill import run_drills
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.paths import run_path_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.receive import mount_restored
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
-from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import mount_restored, run_tree_restore
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.tree import run_tree_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.status.run import run_status
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify.check import verify_backup
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.verify.sample import run_sampled

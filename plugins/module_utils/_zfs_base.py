@@ -169,25 +169,28 @@ class ZfsBase:
     def __init__(self, binary: str = "zfs") -> None:
         self.binary = binary
         self._caps: Optional[Capabilities] = None
+        self._sleep: Callable[[float], None] = time.sleep  # between busy retries (unit tests pass a no-op)
         self._bookmark_pools: dict = {}
 
     def _missing(self) -> OffsiteError:
         return OffsiteError("The zfs command (%s) was not found; install ZFS (OpenZFS or zfs-fuse) on this host."
                             % self.binary, "zfs_missing")
 
-    def _run(self, args: Sequence[str], what: str, busy_retries: int = 0) -> str:
-        """zfs ARGS; its stdout, or a ZfsError `Could not <what>: ...`. A busy answer is retried, bounded."""
+    def _run(self, args: Sequence[str], what: str, busy_retries: int = 0, patience: float = 0.0) -> str:
+        """zfs ARGS; its stdout, or a ZfsError `Could not <what>: ...`. A busy answer is retried, bounded:
+        at least busy_retries times, and for at least `patience` seconds."""
         attempt = 0
+        deadline = time.monotonic() + patience
         while True:
             try:
                 return _proc.run([self.binary] + list(args), missing=self._missing,
                                  classify=lambda rc, err: zfs_error(what, rc, err)).text
             except ZfsError as error:
                 # Right after heavy I/O a dataset can be briefly busy (zfs-fuse especially): retry, bounded.
-                if attempt >= busy_retries or BUSY not in error.kinds:
+                if BUSY not in error.kinds or (attempt >= busy_retries and time.monotonic() >= deadline):
                     raise
             attempt += 1
-            time.sleep(min(2.0, 0.1 * (2 ** attempt)))
+            self._sleep(min(2.0, 0.1 * (2 ** attempt)))
 
     def _probe(self, args: Sequence[str]) -> _proc.Result:
         """Run zfs without raising on failure: the caller reads the return code and the output."""
@@ -213,7 +216,7 @@ class ZfsBase:
                 if attempt >= retries or BUSY not in error.kinds:
                     raise
             attempt += 1
-            time.sleep(min(2.0, 0.1 * (2 ** attempt)))  # zfs-fuse: busy for a moment after heavy I/O
+            self._sleep(min(2.0, 0.1 * (2 ** attempt)))  # zfs-fuse: busy for a moment after heavy I/O
 
     def capabilities(self) -> Capabilities:
         if self._caps is None:
@@ -229,7 +232,16 @@ class ZfsBase:
             proc = self._probe([verb])
         except FileNotFoundError:
             raise self._missing()
-        return _usage_flags((proc.stdout + proc.stderr).decode("utf-8", "replace"), verb)
+        flags = _usage_flags((proc.stdout + proc.stderr).decode("utf-8", "replace"), verb)
+        if verb == "receive" and "u" not in flags and self._accepts(verb, "u"):
+            flags = "".join(sorted(flags + "u"))  # zfs-fuse has `receive -u` but leaves it out of its usage
+        return flags
+
+    def _accepts(self, verb: str, flag: str) -> bool:
+        """Whether `zfs VERB -FLAG` (and no operand) is refused for its operand, not for the flag."""
+        proc = self._probe([verb, "-" + flag])
+        text = (proc.stdout + proc.stderr).decode("utf-8", "replace").lower()
+        return "invalid option" not in text and "missing" in text
 
     def _has_written(self) -> bool:
         """Whether this ZFS has the `written` property. Only the size estimate uses it, so this never fails:

@@ -172,6 +172,8 @@ CODES: Dict[str, Tuple[str, str]] = {
     "bad_target": ("The target is a pool", "restore into a dataset inside the pool"),
     "target_exists": ("The target exists and is not part of this chain", "restore elsewhere, or force: true"),
     "target_diverged": ("The target has newer snapshots than the backup", "restore elsewhere, or force: true"),
+    "target_busy": ("ZFS kept refusing to rename the fully received copy to the target",
+                    "run the restore again; it only renames"),
     # -- single files, scratch places -----------------------------------------------------------------
     "bad_path": ("A path to restore was refused", "give relative paths or patterns inside the dataset"),
     "bad_dest": ("The directory to copy restored paths into cannot be used", "give an absolute, writable dest"),

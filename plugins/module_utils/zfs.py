@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Set, Tuple
 
+from ansible_collections.offsite.zfs.plugins.module_utils._holders import in_use_by
 from ansible_collections.offsite.zfs.plugins.module_utils._zfs_base import (  # re-exported: see __all__
     BUSY,
     CREATED_BY_PROPERTY,
@@ -223,7 +224,10 @@ class Zfs(HoldsMixin, StreamsMixin):
         args = ["destroy", "-f"] + (["-r"] if recursive else []) + [name]
         self._run(args, "destroy %s" % name, busy_retries=5)
 
-    def rename(self, old: str, new: str) -> None:
+    def rename(self, old: str, new: str, patience: float = 0.0) -> None:
+        """zfs rename old new. A busy answer is retried: after unmounting old, for at least `patience` seconds
+        (zfs-fuse can refuse a just-received dataset for a long while under load). A rename still refused
+        busy names the processes that keep old's mountpoint busy, when there are any."""
         try:
             self._run(["rename", old, new], "rename %s to %s" % (old, new), busy_retries=2)
             return
@@ -237,12 +241,29 @@ class Zfs(HoldsMixin, StreamsMixin):
                 self._run(["unmount", old], "unmount %s" % old, busy_retries=5)
             except ZfsError as exc:
                 if NOT_MOUNTED not in exc.kinds:
-                    raise
-        self._run(["rename", old, new], "rename %s to %s" % (old, new), busy_retries=5)
+                    raise self._named_holders(exc, old)
+        try:
+            self._run(["rename", old, new], "rename %s to %s" % (old, new), busy_retries=5, patience=patience)
+        except ZfsError as exc:
+            raise self._named_holders(exc, old)
         try:
             self.mount(new)
         except OffsiteError:
             pass  # canmount=off, mountpoint=none or legacy: nothing to mount
+
+    def _named_holders(self, exc: ZfsError, name: str) -> ZfsError:
+        """exc, naming the processes that keep name's mountpoint busy when it is a busy answer."""
+        if BUSY not in exc.kinds:
+            return exc
+        try:
+            mountpoint = self.get(name, "mountpoint")
+        except OffsiteError:
+            return exc
+        words = in_use_by(mountpoint)
+        if words:
+            exc.message += "." + words
+            exc.args = (exc.message,)
+        return exc
 
     # -- pools (the scratch places of path restores and drills) ------------------------
     def pool_exists(self, pool: str) -> bool:

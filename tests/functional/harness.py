@@ -147,8 +147,10 @@ class Pool:
             if time.time() > deadline:
                 status = run(["zpool", "status", self.name], check=False)
                 free = shutil.disk_usage(str(self.dir))
-                raise AssertionError("could not destroy pool %s: %s\n%s%s\n%d MiB free beside its file" % (
-                    self.name, proc.stderr, status.stdout, status.stderr, free.free >> 20))
+                from ansible_collections.offsite.zfs.plugins.module_utils._holders import in_use_by
+                raise AssertionError("could not destroy pool %s: %s\n%s%s\n%d MiB free beside its file.%s" % (
+                    self.name, proc.stderr, status.stdout, status.stderr, free.free >> 20,
+                    in_use_by(str(self.dir)) or " No process has a file, cwd or root below %s." % self.dir))
             time.sleep(0.5)  # zfs-fuse answers "pool is busy" for a moment after heavy I/O
         shutil.rmtree(self.dir, ignore_errors=True)
 

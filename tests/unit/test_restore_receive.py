@@ -15,9 +15,9 @@ import pytest
 
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.receive import receive_link, receive_staged
-from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.target import STAGING_SUFFIX
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.target import STAGING_SUFFIX, plan_target
 from ansible_collections.offsite.zfs.plugins.module_utils.sinks import HOLD_BACK
-from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY, receive_failure
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import PARTIAL_PROPERTY, receive_failure, zfs_error
 from ansible_collections.offsite.zfs.tests.unit.doubles.scripted_zfs import ScriptedZfs
 
 
@@ -144,8 +144,59 @@ def test_receive_staged_renames_the_staging_dataset_or_destroys_it():
     assert received == [{"link": "a"}, {"link": "b"}]
     assert zfs.exists("tank/copy") and not zfs.exists(staging) and zfs.get("tank/copy", "mountpoint") == "none"
     assert ("set", staging, PARTIAL_PROPERTY + "=tank/copy") in zfs.calls
-    assert zfs.calls[-2:] == [("inherit", staging, PARTIAL_PROPERTY), ("rename", staging, "tank/copy")]
+    assert zfs.calls[-2:] == [("rename", staging, "tank/copy"), ("inherit", "tank/copy", PARTIAL_PROPERTY)]
     other = "tank/other" + STAGING_SUFFIX
     with pytest.raises(OffsiteError):
         receive_staged(zfs, "tank/other", other, ["a", "bad"], receive_into(other))
     assert not zfs.exists(other) and not zfs.exists("tank/other") and ("destroy", other, True) in zfs.calls
+
+
+class _Link:
+    def __init__(self, snapshot: str, guid: str) -> None:
+        self.snapshot, self.guid = snapshot, guid
+
+
+def test_a_rename_zfs_keeps_refusing_busy_keeps_the_whole_copy_and_a_rerun_only_renames_it():
+    zfs = ScriptedZfs()
+    zfs.add_dataset("tank")
+    staging = "tank/copy" + STAGING_SUFFIX
+    links = [_Link("s1", "101"), _Link("s2", "102")]
+
+    def receive_one(position, link):
+        if position == 0:
+            zfs.add_dataset(staging)
+        zfs.add_snapshot(staging, link.snapshot, guid=int(link.guid))
+        return {"link": link.snapshot}
+
+    busy = zfs_error("rename %s to tank/copy" % staging, 1, "cannot rename '%s': dataset is busy" % staging)
+    zfs.rename_errors.append(busy)
+    with pytest.raises(OffsiteError) as caught:
+        receive_staged(zfs, "tank/copy", staging, links, receive_one)
+    assert caught.value.code == "target_busy" and caught.value.details["kept"] == staging
+    assert caught.value.message.startswith("Every snapshot was received into %s, but ZFS still refused to rename "
+                                           "it to tank/copy after 120 s, so it is kept" % staging)
+    assert caught.value.message.endswith("dataset is busy")
+    assert zfs.exists(staging) and zfs.get(staging, PARTIAL_PROPERTY) == "tank/copy" and not zfs.exists("tank/copy")
+    assert not any(call[0] == "destroy" for call in zfs.calls)
+
+    plan = plan_target(zfs, links, "tank/copy", force=False, check_mode=False)
+    assert (plan.start, plan.receive_into, plan.resumed) == (2, staging, True)
+    assert receive_staged(zfs, "tank/copy", staging, links[plan.start:], receive_one) == []
+    assert zfs.exists("tank/copy") and not zfs.exists(staging)
+    assert [s.name for s in zfs.snapshots("tank/copy")] == ["s1", "s2"]
+    assert zfs.get("tank/copy", PARTIAL_PROPERTY) in ("-", "")
+
+
+def test_a_rename_that_fails_otherwise_still_destroys_the_staging_dataset():
+    zfs = ScriptedZfs()
+    zfs.add_dataset("tank")
+    staging = "tank/copy" + STAGING_SUFFIX
+
+    def receive_one(position, link):
+        zfs.add_dataset(staging)
+        return {}
+
+    zfs.rename_errors.append(zfs_error("rename", 1, "cannot rename: permission denied"))
+    with pytest.raises(OffsiteError) as caught:
+        receive_staged(zfs, "tank/copy", staging, ["a"], receive_one)
+    assert caught.value.code == "zfs_failed" and not zfs.exists(staging)

@@ -151,6 +151,7 @@ class ScriptedZfs(Zfs):
         self.sends: List[SendChild] = []
         self._clock = start
         self.calls: List[Tuple[str, str, Any]] = []
+        self.rename_errors: List[ZfsError] = []  # raised by the next renames, in order (zfs-fuse busy)
 
     # -- scripting --------------------------------------------------------------------
     def _tick(self, creation: Optional[int], txg: Optional[int]) -> Tuple[int, int]:
@@ -342,8 +343,10 @@ class ScriptedZfs(Zfs):
             raise _failed("mount %s" % name, "cannot open '%s': dataset does not exist" % name)
         self._datasets[name].props["mounted"] = "yes"
 
-    def rename(self, old: str, new: str) -> None:
+    def rename(self, old: str, new: str, patience: float = 0.0) -> None:
         self.calls.append(("rename", old, new))
+        if self.rename_errors:
+            raise self.rename_errors.pop(0)
         self._datasets[new] = self._datasets.pop(old)
         self._datasets[new].name = new
         self._snaps[new] = {n: _Snap(Snapshot(new, n, s.snapshot.guid, s.snapshot.createtxg, s.snapshot.creation,

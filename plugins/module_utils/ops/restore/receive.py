@@ -15,6 +15,9 @@ mountpoint the stream carries (send -p) is in. The link words the failure, in it
 `receive_staged` runs the links into the target or its staging name (target.py): the staging dataset
 is marked with the target's name after the first link, renamed to the target when every link is in,
 and destroyed (when it is ours) on any failure, so nothing half-received is left under either name.
+The one exception loses nothing: when every link is in but ZFS keeps refusing the rename as busy
+(zfs-fuse can, for minutes, under load), the staging dataset is kept with its mark, and the error
+(`target_busy`) says so; a rerun finds the whole chain in it and only renames it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from ansible_collections.offsite.zfs.plugins.module_utils.chunks import widen_pi
 from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteError, ZfsError
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.target import STAGING_SUFFIX, TargetPlan
 from ansible_collections.offsite.zfs.plugins.module_utils.sinks import HoldbackWriter
-from ansible_collections.offsite.zfs.plugins.module_utils.zfs import MOUNT_FAILED, PARTIAL_PROPERTY, Zfs
+from ansible_collections.offsite.zfs.plugins.module_utils.zfs import BUSY, MOUNT_FAILED, PARTIAL_PROPERTY, Zfs
+
+# How long the staging dataset's final rename waits out a busy answer (seconds): everything is received by then.
+RENAME_PATIENCE = 120.0
 
 
 def why_stopped(proc: _proc.Child) -> Optional[ZfsError]:
@@ -93,10 +99,10 @@ def receive_staged(zfs: Zfs, target: str, receive_into: str, links: List[Any],
             if receive_into == staging and position == 0:
                 zfs.set_property(staging, PARTIAL_PROPERTY, target)
         if receive_into == staging:
-            zfs.inherit_property(staging, PARTIAL_PROPERTY)
-            zfs.rename(staging, target)
-    except BaseException:
-        if receive_into == staging and zfs.exists(staging):
+            rename_staging(zfs, staging, target)
+    except BaseException as exc:
+        kept = isinstance(exc, OffsiteError) and exc.code == "target_busy"  # whole: a rerun only renames it
+        if receive_into == staging and not kept and zfs.exists(staging):
             try:
                 if zfs.get(staging, PARTIAL_PROPERTY) in (target, "-", ""):
                     zfs.destroy(staging, recursive=True)
@@ -104,6 +110,37 @@ def receive_staged(zfs: Zfs, target: str, receive_into: str, links: List[Any],
                 pass
         raise
     return received
+
+
+def rename_staging(zfs: Zfs, staging: str, target: str, patience: float = RENAME_PATIENCE) -> None:
+    """Rename the whole received staging dataset to target, then drop its mark. `target_busy` when ZFS still
+    answers busy after `patience` seconds: the staging dataset keeps its mark, and receive_staged spares it."""
+    try:
+        zfs.rename(staging, target, patience=patience)
+    except ZfsError as exc:
+        if BUSY not in exc.kinds:
+            raise
+        raise OffsiteError("Every snapshot was received into %s, but ZFS still refused to rename it to %s after %d s, "
+                           "so it is kept: run the restore again to finish, or rename it yourself. %s"
+                           % (staging, target, patience, exc), "target_busy", kept=staging)
+    try:
+        zfs.inherit_property(target, PARTIAL_PROPERTY)
+    except OffsiteError:
+        pass  # the target is whole; a mark left on it is read by nothing (target.py reads staging names only)
+    mount_restored(zfs, target)  # received with -u and renamed unmounted; a mount that fails is the caller's to report
+
+
+def mount_restored(zfs: Zfs, name: str) -> Optional[str]:
+    """Mount a restored file system when it can be; the reason when it cannot."""
+    try:
+        if zfs.get(name, "mounted") == "yes" or zfs.get(name, "canmount") != "on":
+            return None
+        if zfs.get(name, "mountpoint") in ("none", "legacy", "-"):
+            return None
+        zfs.mount(name)
+    except OffsiteError as exc:
+        return exc.message
+    return None
 
 
 def receive_chain(zfs: Zfs, target: str, plan: TargetPlan, links: List[Any], provider: str, progress: Any,

@@ -26,6 +26,7 @@ from ansible_collections.offsite.zfs.plugins.module_utils.errors import OffsiteE
 from ansible_collections.offsite.zfs.plugins.module_utils.keys import Keys
 from ansible_collections.offsite.zfs.plugins.module_utils.manifest import Manifest
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.native import find_native
+from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.receive import mount_restored
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.run import run_restore
 from ansible_collections.offsite.zfs.plugins.module_utils.ops.restore.sources import listing_dir, select_stores
 from ansible_collections.offsite.zfs.plugins.module_utils.selection import (
@@ -67,19 +68,6 @@ def remote_tree(stores: Sequence[Store], namespace: str, root: str, work_dir: Op
 
 def _newest(manifests: Sequence[Manifest]) -> Manifest:
     return max(manifests, key=lambda m: (m.snapshot.creation, m.snapshot.createtxg))
-
-
-def mount_restored(zfs: Zfs, name: str) -> Optional[str]:
-    """Mount a restored file system when it can be; the reason when it cannot."""
-    try:
-        if zfs.get(name, "mounted") == "yes" or zfs.get(name, "canmount") != "on":
-            return None
-        if zfs.get(name, "mountpoint") in ("none", "legacy", "-"):
-            return None
-        zfs.mount(name)
-    except OffsiteError as exc:
-        return exc.message
-    return None
 
 
 def run_tree_restore(settings_for: SettingsFor, root: str, snapshot: Optional[str] = None,

@@ -74,8 +74,30 @@ def test_capabilities_probe_each_part_once_and_only_when_asked(tmp_path):
     caps = zfs.capabilities()
     assert not (tmp_path / "calls").exists()
     assert caps.receive_flags == ""
-    assert (tmp_path / "calls").read_text().splitlines() == ["receive"]
+    assert (tmp_path / "calls").read_text().splitlines() == ["receive", "receive -u"]
     assert caps.send_flags == "" and caps.receive_flags == "" and zfs.capabilities() is caps
-    assert (tmp_path / "calls").read_text().splitlines() == ["receive", "send"]
+    assert (tmp_path / "calls").read_text().splitlines() == ["receive", "receive -u", "send"]
     assert caps.written is True
-    assert (tmp_path / "calls").read_text().splitlines() == ["receive", "send", "get"]
+    assert (tmp_path / "calls").read_text().splitlines() == ["receive", "receive -u", "send", "get"]
+
+
+# What zfs-fuse 0.7 answers (verified on Debian's zfs-fuse): `receive -u` works but its usage does not list it.
+ZFS_FUSE_RECEIVE = """#!/bin/sh
+dir="$(dirname "$0")"
+echo "$*" >> "$dir/calls"
+case "$2" in
+""|-[vnFdu]) echo "missing snapshot argument" >&2 ;;
+*) echo "invalid option '${2#-}'" >&2 ;;
+esac
+printf 'usage:\n\treceive [-vnF] <filesystem|volume|snapshot>\n\treceive [-vnF] -d <filesystem>\n' >&2
+exit 2
+"""
+
+
+@pytest.mark.parametrize("accepts,expected", [("-[vnFdu]", "Fnuv"), ("-[vnFd]", "Fnv")])
+def test_receive_u_is_found_by_trying_it_when_the_usage_leaves_it_out(tmp_path, accepts, expected):
+    binary = tmp_path / "zfs"
+    binary.write_text(ZFS_FUSE_RECEIVE.replace("-[vnFdu]", accepts))
+    binary.chmod(stat.S_IRWXU)
+    assert Zfs(str(binary)).capabilities().receive_flags == expected
+    assert (tmp_path / "calls").read_text().splitlines() == ["receive", "receive -u"]
