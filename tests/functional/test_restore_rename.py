@@ -1,4 +1,5 @@
-"""A restore renames its staging dataset once, unmounted; a whole copy left under the staging name (what `target_busy` keeps) is finished by a rerun that only renames it.
+"""A restore renames its staging dataset once, unmounted; a whole copy left under the staging name
+(what `target_busy` keeps) is finished by a rerun that only renames it.
 
 ZFS refusing the final rename as busy for minutes cannot be produced on demand (zfs-fuse does it under load;
 a process inside the mountpoint makes it refuse, but then leaves the daemon refusing renames of that dataset
