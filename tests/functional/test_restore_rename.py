@@ -1,11 +1,11 @@
 """A restore renames its staging dataset once, unmounted; a whole copy left under the staging name
 (what `target_busy` keeps) is finished by a rerun that only renames it.
 
-ZFS refusing the final rename as busy for minutes cannot be produced on demand (zfs-fuse does it under load;
-a process inside the mountpoint makes it refuse, but then leaves the daemon refusing renames of that dataset
-well past the test). The state it leaves can: the whole chain received under `<target>.offsite-partial`,
-marked with the target's name. Here real zfs and rclone build that state, and the rerun goes through
-`ansible` as users run it.
+ZFS refusing that rename for two minutes cannot be produced on demand: the staging dataset is never mounted,
+so no process can sit in it, and zfs-fuse answers busy there only under heavy load (it did once in CI, when
+the staging dataset was still mounted). The state `target_busy` leaves can be built: the whole chain under
+`<target>.offsite-partial`, unmounted, marked with the target's name. Here real zfs and rclone build it, and
+the rerun goes through `ansible` as users run it.
 """
 
 from __future__ import annotations
